@@ -1,0 +1,34 @@
+"""Command line: ``python -m autograder {release,execute} ...`` (see ``--help``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from autograder.coursedir import REPO_ROOT, CourseError
+from autograder.release import execute_sources, generate_release
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    parser.add_argument("--root", type=Path, default=REPO_ROOT, help="course root (default: this repository)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("execute", help="re-run the source notebooks in solutions/, saving their outputs")
+    commands.add_parser("release", help="regenerate course/ from solutions/ with nbgrader")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "execute":
+            for path in execute_sources(args.root):
+                print(f"executed {path.relative_to(args.root)}")
+        elif args.command == "release":
+            for name in generate_release(args.root):
+                print(f"released course/{name}")
+    except CourseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Write the exercise as two terminal scripts: ``gd.py`` (the update) and ``f.py`` (training).
+
+The exercise notebook calls :func:`write_scripts` with the learner's own function, so that the
+learner leaves with a working command-line version: ``python f.py`` imports
+``gradient_descent_update`` from ``gd.py`` and prints one line per epoch.
+"""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+from gdcourse.config import EPOCHS, START_RANGE
+
+TRAINING_SCRIPT = '''\
+"""Minimise f(x) = x**2 + 5 with gradient descent from a random start.
+
+Usage: python f.py [--seed N] [--learning-rate R]
+"""
+import argparse
+import random
+
+from gd import gradient_descent_update
+
+
+def f(x):
+    """The cost: a parabola whose lowest value, 5, is at x = 0."""
+    return x**2 + 5
+
+
+def df(x):
+    """The slope of f at x."""
+    return 2 * x
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=None, help="seed of the random start")
+    parser.add_argument("--learning-rate", type=float, default={learning_rate!r})
+    parser.add_argument("--epochs", type=int, default={epochs})
+    args = parser.parse_args()
+
+    x = random.Random(args.seed).randint({low}, {high})
+    for epoch in range(args.epochs + 1):
+        cost = f(x)
+        gradx = df(x)
+        print(f"EPOCH {{epoch}}: cost = {{cost:.3f}}, x = {{x:.3f}}, gradient = {{gradx:.3f}}")
+        x = gradient_descent_update(x, gradx, args.learning_rate)
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def render_training_script(learning_rate: float, epochs: int = EPOCHS) -> str:
+    """The text of ``f.py`` with ``learning_rate`` and ``epochs`` as its defaults.
+
+    Examples
+    --------
+    >>> "default=0.1" in render_training_script(0.1)
+    True
+    """
+    low, high = START_RANGE
+    return TRAINING_SCRIPT.format(learning_rate=learning_rate, epochs=epochs, low=low, high=high)
+
+
+def render_update_module(update: Callable[..., object]) -> str:
+    """The text of ``gd.py``: the source of ``update``, which must be a plain function.
+
+    Examples
+    --------
+    >>> def gradient_descent_update(x, gradx, learning_rate):
+    ...     return x - learning_rate * gradx
+    >>> print(render_update_module(gradient_descent_update).splitlines()[1])
+    def gradient_descent_update(x, gradx, learning_rate):
+    """
+    source = textwrap.dedent(inspect.getsource(update))
+    return '"""The gradient descent update step, written in the exercise notebook."""\n' + source
+
+
+def write_scripts(
+    update: Callable[..., object], learning_rate: float, folder: str | Path = "."
+) -> list[Path]:
+    """Write ``gd.py`` and ``f.py`` into ``folder`` and return their paths.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> def gradient_descent_update(x, gradx, learning_rate):
+    ...     return x - learning_rate * gradx
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     [p.name for p in write_scripts(gradient_descent_update, 0.1, folder)]
+    ['gd.py', 'f.py']
+    """
+    folder = Path(folder)
+    update_path = folder / "gd.py"
+    training_path = folder / "f.py"
+    update_path.write_text(render_update_module(update), encoding="utf-8")
+    training_path.write_text(render_training_script(learning_rate), encoding="utf-8")
+    return [update_path, training_path]
