@@ -12,9 +12,13 @@ from autograder.release import execute_sources, generate_release
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
-    parser.add_argument("--root", type=Path, default=REPO_ROOT, help="course root (default: this repository)")
+    parser.add_argument(
+        "--root", type=Path, default=REPO_ROOT, help="course root (default: this repository)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("execute", help="re-run the source notebooks in solutions/, saving their outputs")
+    commands.add_parser(
+        "execute", help="re-run the source notebooks in solutions/, saving their outputs"
+    )
     commands.add_parser("release", help="regenerate course/ from solutions/ with nbgrader")
     args = parser.parse_args(argv)
     try:

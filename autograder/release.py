@@ -13,7 +13,13 @@ from pathlib import Path
 import nbformat
 from nbconvert.preprocessors import ExecutePreprocessor
 
-from autograder.coursedir import REPO_ROOT, CourseError, load_config, nbgrader_api, source_assignments
+from autograder.coursedir import (
+    REPO_ROOT,
+    CourseError,
+    load_config,
+    nbgrader_api,
+    source_assignments,
+)
 
 
 def source_notebooks(root: Path = REPO_ROOT) -> list[Path]:
@@ -25,7 +31,9 @@ def source_notebooks(root: Path = REPO_ROOT) -> list[Path]:
     '04_exercise.ipynb'
     """
     source = Path(root) / load_config(root).CourseDirectory.source_directory
-    return [nb for name in source_assignments(root) for nb in sorted((source / name).glob("*.ipynb"))]
+    return [
+        nb for name in source_assignments(root) for nb in sorted((source / name).glob("*.ipynb"))
+    ]
 
 
 def execute_sources(root: Path = REPO_ROOT, timeout: int = 120) -> list[Path]:
@@ -36,7 +44,7 @@ def execute_sources(root: Path = REPO_ROOT, timeout: int = 120) -> list[Path]:
     done = []
     for path in source_notebooks(root):
         notebook = nbformat.read(path, as_version=4)
-        runner = ExecutePreprocessor(timeout=timeout, kernel_name="python3")
+        runner = ExecutePreprocessor(timeout=timeout, kernel_name="python3", record_timing=False)
         try:
             runner.preprocess(notebook, {"metadata": {"path": str(path.parent)}})
         except Exception as error:

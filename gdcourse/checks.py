@@ -49,7 +49,7 @@ def check_gradient_descent_update(update: Update) -> str:
     >>> check_gradient_descent_update(lambda x, g, lr: x + lr * g)
     Traceback (most recent call last):
     ...
-    AssertionError: gradient_descent_update(10.0, 4.0, 0.1) returned 10.4, a step uphill: ...
+    AssertionError: gradient_descent_update(10.0, 4.0, 0.1) returned 10.4, it moved uphill: ...
     """
     x, grad, rate = 10.0, 4.0, 0.1
     call = f"gradient_descent_update({x}, {grad}, {rate})"
@@ -57,9 +57,9 @@ def check_gradient_descent_update(update: Update) -> str:
     expected = x - rate * grad
     if not math.isclose(got, expected, rel_tol=1e-9):
         hints = {
-            x + rate * grad: "a step uphill: did you add the gradient instead of subtracting it?",
+            x + rate * grad: "it moved uphill: did you add the gradient instead of subtracting it?",
             x - grad: "the learning rate is ignored: multiply the gradient by it.",
-            x + grad: "a step uphill that also ignores the learning rate.",
+            x + grad: "it moved uphill and ignores the learning rate.",
             rate * grad: "only the step: subtract it from x and return the new x.",
             -rate * grad: "only the (negative) step: return x minus the step.",
             x: "x did not move: subtract learning_rate * gradx from it.",
@@ -131,7 +131,9 @@ def check_learning_rate(learning_rate: object) -> str:
             f"learning rate {rate:g} is {direction} to get within {TOLERANCE:g} of the minimum "
             f"in {EPOCHS} epochs: from x = {worst_start:g} the cost is still 5 + {gap:.3g}."
         )
-    return f"learning rate {rate:g}: converges within {TOLERANCE:g} of the minimum in {EPOCHS} epochs."
+    return (
+        f"learning rate {rate:g}: converges within {TOLERANCE:g} of the minimum in {EPOCHS} epochs."
+    )
 
 
 def check_cost_gradient(cost_gradient: Callable[..., object], x, y) -> str:
@@ -161,7 +163,9 @@ def check_cost_gradient(cost_gradient: Callable[..., object], x, y) -> str:
                 f"At w={w}, b={b} it returned {got.round(4).tolist()}, minus the gradient: "
                 "check the sign of the error (prediction minus target)."
             )
-        if np.allclose(got[::-1], estimate, atol=1e-4) and not np.allclose(got, estimate, atol=1e-4):
+        if np.allclose(got[::-1], estimate, atol=1e-4) and not np.allclose(
+            got, estimate, atol=1e-4
+        ):
             raise AssertionError("The two partial derivatives are swapped: return [dJ/dw, dJ/db].")
         if not np.allclose(got, estimate, atol=1e-4):
             raise AssertionError(

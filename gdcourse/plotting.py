@@ -136,11 +136,25 @@ def plot_ball_on_surface(
     ax.plot_surface(w_grid, b_grid, cost_grid, cmap=SURFACE_CMAP, alpha=0.55, linewidth=0)
     ax.contour(w_grid, b_grid, cost_grid, levels=12, cmap=SURFACE_CMAP, offset=0.0, alpha=0.6)
     start_colour = PALETTE["vermillion"] if moved_to is None else PALETTE["orange"]
-    ax.scatter(*ball, s=90, color=start_colour, edgecolor="black", depthshade=False,
-               label="the ball (current weights)", zorder=10)
+    ax.scatter(
+        *ball,
+        s=90,
+        color=start_colour,
+        edgecolor="black",
+        depthshade=False,
+        label="the ball (current weights)",
+        zorder=10,
+    )
     if moved_to is not None:
-        ax.scatter(*moved_to, s=90, color=PALETTE["vermillion"], edgecolor="black",
-                   depthshade=False, label="after one step downhill", zorder=10)
+        ax.scatter(
+            *moved_to,
+            s=90,
+            color=PALETTE["vermillion"],
+            edgecolor="black",
+            depthshade=False,
+            label="after one step downhill",
+            zorder=10,
+        )
         ax.plot(*zip(ball, moved_to, strict=True), color="black", linewidth=2)
     ax.set_title(title)
     ax.set_xlabel("weight w")
@@ -213,10 +227,30 @@ def plot_gradient_field(
     pa, pb = np.array(points, dtype=float).T
     ga, gb = (np.asarray(g, dtype=float) for g in gradient(pa, pb))
     scale = 0.14 * (extent[1] - extent[0]) / max(float(np.max(np.hypot(ga, gb))), 1e-12)
-    ax.quiver(pa, pb, ga * scale, gb * scale, color=PALETTE["vermillion"], angles="xy",
-              scale_units="xy", scale=1, width=0.008, label="gradient: uphill")
-    ax.quiver(pa, pb, -ga * scale, -gb * scale, color=PALETTE["sky"], angles="xy",
-              scale_units="xy", scale=1, width=0.008, label="minus gradient: downhill")
+    ax.quiver(
+        pa,
+        pb,
+        ga * scale,
+        gb * scale,
+        color=PALETTE["vermillion"],
+        angles="xy",
+        scale_units="xy",
+        scale=1,
+        width=0.008,
+        label="gradient: uphill",
+    )
+    ax.quiver(
+        pa,
+        pb,
+        -ga * scale,
+        -gb * scale,
+        color=PALETTE["sky"],
+        angles="xy",
+        scale_units="xy",
+        scale=1,
+        width=0.008,
+        label="minus gradient: downhill",
+    )
     ax.scatter(pa, pb, color="white", edgecolor="black", zorder=5)
     ax.set_xlim(*extent[:2])
     ax.set_ylim(*extent[2:])
@@ -249,8 +283,9 @@ def plot_descent_on_curve(
     grid = np.linspace(*xlim, 400)
     ax.plot(grid, cost(grid), color=PALETTE["black"], linewidth=1.5, label="f(x)")
     for colour, (label, path) in zip(CYCLE, paths.items(), strict=False):
-        ax.plot(path, cost(path), "o-", color=colour, markersize=4, linewidth=1, alpha=0.9,
-                label=label)
+        ax.plot(
+            path, cost(path), "o-", color=colour, markersize=4, linewidth=1, alpha=0.9, label=label
+        )
     ax.set_xlim(*xlim)
     if ylim is not None:
         ax.set_ylim(*ylim)
@@ -306,8 +341,9 @@ def animate_descent(
     shown = np.clip(path, *xlim)
     heights = np.clip(cost(shown), *ylim)
     (trail,) = ax.plot([], [], "o-", color=PALETTE["blue"], linewidth=1, markersize=3)
-    (ball,) = ax.plot([], [], "o", color=PALETTE["vermillion"], markersize=11,
-                      markeredgecolor="black")
+    (ball,) = ax.plot(
+        [], [], "o", color=PALETTE["vermillion"], markersize=11, markeredgecolor="black"
+    )
     label = ax.text(0.03, 0.92, "", transform=ax.transAxes)
     fig.canvas.draw()
     fig.set_layout_engine("none")  # lay out once; every frame then reuses the same geometry
@@ -318,8 +354,11 @@ def animate_descent(
         ball.set_data([shown[epoch]], [heights[epoch]])
         label.set_text(f"epoch {epoch}   x = {path[epoch]:.3g}")
         fig.canvas.draw()
-        frames.append(Image.frombuffer("RGBA", fig.canvas.get_width_height(),
-                                       fig.canvas.buffer_rgba()).convert("RGB"))
+        frames.append(
+            Image.frombuffer(
+                "RGBA", fig.canvas.get_width_height(), fig.canvas.buffer_rgba()
+            ).convert("RGB")
+        )
     plt.close(fig)
     return frames_to_gif(frames, FRAME_MS)
 
@@ -340,6 +379,7 @@ def frames_to_gif(frames: Sequence[Image.Image], frame_ms: int) -> bytes:
     indexed = [frame.quantize(palette=palette, dither=Image.Dither.NONE) for frame in frames]
     durations = [frame_ms] * (len(indexed) - 1) + [3 * frame_ms]
     buffer = io.BytesIO()
-    indexed[0].save(buffer, format="GIF", save_all=True, append_images=indexed[1:],
-                    duration=durations, loop=0)
+    indexed[0].save(
+        buffer, format="GIF", save_all=True, append_images=indexed[1:], duration=durations, loop=0
+    )
     return buffer.getvalue()
