@@ -44,14 +44,25 @@ def execute_sources(root: Path = REPO_ROOT, timeout: int = 120) -> list[Path]:
     done = []
     for path in source_notebooks(root):
         notebook = nbformat.read(path, as_version=4)
-        runner = ExecutePreprocessor(timeout=timeout, kernel_name="python3", record_timing=False)
+        runner = ExecutePreprocessor(
+            timeout=timeout, kernel_name="python3", record_timing=False, store_widget_state=False
+        )
         try:
             runner.preprocess(notebook, {"metadata": {"path": str(path.parent)}})
         except Exception as error:
             raise CourseError(f"{path}: execution failed: {error}") from error
+        failed = [i for i, cell in enumerate(notebook.cells) if _has_error(cell)]
+        if failed:  # a raises-exception tag lets a cell fail without stopping the run
+            raise CourseError(
+                f"{path}: cells {failed} raised an error; the solution must run clean"
+            )
         nbformat.write(notebook, path)
         done.append(path)
     return done
+
+
+def _has_error(cell: nbformat.NotebookNode) -> bool:
+    return any(output.output_type == "error" for output in cell.get("outputs", []))
 
 
 def generate_release(root: Path = REPO_ROOT) -> list[str]:

@@ -383,3 +383,251 @@ def frames_to_gif(frames: Sequence[Image.Image], frame_ms: int) -> bytes:
         buffer, format="GIF", save_all=True, append_images=indexed[1:], duration=durations, loop=0
     )
     return buffer.getvalue()
+
+
+def plot_epochs_to_converge(
+    rates: ArrayLike, epochs: Sequence[int | None], *, max_epochs: int, title: str
+) -> Figure:
+    """Epochs each learning rate needs to converge; rates that never do are drawn at the top.
+
+    Parameters
+    ----------
+    rates : array_like
+        The learning rates tried.
+    epochs : sequence of int or None
+        For each rate, the epochs it needed, or ``None`` if it did not converge in
+        ``max_epochs``.
+
+    Examples
+    --------
+    >>> fig = plot_epochs_to_converge([0.1, 0.5, 1.2], [30, 1, None], max_epochs=100, title="T")
+    >>> fig.axes[0].get_ylabel()
+    'epochs to converge'
+    """
+    fig, ax = _new_figure(title, "learning rate", "epochs to converge")
+    rates = np.asarray(rates, dtype=float)
+    done = np.array([e is not None for e in epochs])
+    counts = np.array([e if e is not None else max_epochs for e in epochs], dtype=float)
+    ax.plot(rates[done], counts[done], "o", color=PALETTE["blue"], markersize=3, label="converged")
+    ax.plot(
+        rates[~done],
+        counts[~done],
+        "x",
+        color=PALETTE["vermillion"],
+        markersize=5,
+        label=f"not within {max_epochs} epochs",
+    )
+    ax.axvline(1.0, color=PALETTE["black"], linestyle="--", linewidth=1, label="learning rate 1")
+    ax.axvline(
+        0.5,
+        color=PALETTE["green"],
+        linestyle=":",
+        linewidth=1.5,
+        label="learning rate 0.5 (mirror)",
+    )
+    ax.set_ylim(0, max_epochs * 1.08)
+    ax.legend(loc="upper center")
+    return fig
+
+
+def plot_basins(
+    cost: Cost,
+    starts: NDArray[np.float64],
+    ends: NDArray[np.float64],
+    minima: Mapping[str, float],
+    *,
+    title: str,
+    ylim: tuple[float, float],
+) -> Figure:
+    """The cost curve with every start point coloured by the minimum descent reached from it.
+
+    Parameters
+    ----------
+    cost : callable
+        The cost, on arrays.
+    starts, ends : ndarray
+        Where each run started and where it ended.
+    minima : mapping of label -> x
+        The minima to colour by; a run belongs to the nearest one (within 0.05) or, if it
+        ended near none of them, to "elsewhere (did not settle)".
+
+    Examples
+    --------
+    >>> fig = plot_basins(lambda x: x**2, np.array([-1.0, 1.0]), np.array([0.0, 0.0]),
+    ...     {"bottom": 0.0}, title="T", ylim=(0, 1))
+    >>> fig.axes[0].get_xlabel()
+    'start point x'
+    """
+    fig, ax = _new_figure(title, "start point x", "cost f(x)")
+    grid = np.linspace(float(np.min(starts)), float(np.max(starts)), 400)
+    ax.plot(grid, cost(grid), color=PALETTE["black"], linewidth=1, alpha=0.6)
+    labels = list(minima)
+    centres = np.array([minima[label] for label in labels])
+    nearest = np.argmin(np.abs(ends[:, None] - centres[None, :]), axis=1)
+    settled = np.abs(ends - centres[nearest]) < 0.05
+    colours = [PALETTE["blue"], PALETTE["orange"], PALETTE["green"], PALETTE["purple"]]
+    for k, label in enumerate(labels):
+        chosen = settled & (nearest == k)
+        ax.scatter(
+            starts[chosen],
+            cost(starts[chosen]),
+            s=14,
+            color=colours[k],
+            label=f"ends in the {label}",
+        )
+        ax.axvline(minima[label], color=colours[k], linestyle=":", linewidth=1)
+    if np.any(~settled):
+        ax.scatter(
+            starts[~settled],
+            cost(starts[~settled]),
+            s=14,
+            marker="x",
+            color=PALETTE["vermillion"],
+            label="does not settle",
+        )
+    ax.set_ylim(*ylim)
+    ax.legend(loc="upper center")
+    return fig
+
+
+def plot_rate_grid(
+    cost: Cost,
+    slope: Callable[[float], float],
+    rates: Sequence[float],
+    *,
+    start: float,
+    epochs: int,
+    xlim: tuple[float, float],
+    ylim: tuple[float, float],
+    title: str,
+) -> Figure:
+    """Small multiples: the descent path on the cost curve for each learning rate in ``rates``.
+
+    Examples
+    --------
+    >>> fig = plot_rate_grid(lambda x: x**2, lambda x: 2 * x, [0.1, 0.9], start=1.0,
+    ...     epochs=5, xlim=(-2, 2), ylim=(0, 4), title="T")
+    >>> [ax.get_title() for ax in fig.axes]
+    ['rate 0.1: converges', 'rate 0.9: oscillates, converges']
+    """
+    from gdcourse.descent import descend
+
+    columns = min(3, len(rates))
+    rows = -(-len(rates) // columns)
+    fig, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(3.0 * columns, 2.4 * rows),
+        dpi=DPI,
+        layout="constrained",
+        sharey=True,
+        squeeze=False,
+    )
+    grid = np.linspace(*xlim, 300)
+    for ax, rate in zip(axes.flat, rates, strict=False):
+        path = descend(slope, start, rate, epochs)
+        ax.plot(grid, cost(grid), color=PALETTE["black"], linewidth=1)
+        shown = np.clip(path, *xlim)
+        ax.plot(
+            shown,
+            np.clip(cost(shown), *ylim),
+            "o-",
+            color=PALETTE["blue"],
+            markersize=3,
+            linewidth=0.8,
+        )
+        ax.set_title(f"rate {rate:g}: {describe_run(path)}")
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*ylim)
+        ax.set_xlabel("x")
+        ax.grid(alpha=0.3)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("cost f(x)")
+    for ax in list(axes.flat)[len(rates) :]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    return fig
+
+
+def describe_run(path: NDArray[np.float64]) -> str:
+    """Say in words what a descent path did: converges, oscillates, stalls or diverges.
+
+    Examples
+    --------
+    >>> describe_run(np.array([4.0, 2.0, 1.0]))
+    'converges'
+    >>> describe_run(np.array([4.0, -8.0, 16.0]))
+    'diverges'
+    >>> describe_run(np.array([4.0, 3.9, 3.8]))
+    'crawls'
+    """
+    sizes = np.abs(path)
+    flips = bool(np.any(np.sign(path[1:]) * np.sign(path[:-1]) < 0))
+    if sizes[-1] > sizes[0] * 1.0001:
+        return "diverges"
+    if sizes[-1] > sizes[0] * 0.9999:
+        return "stalls, bouncing" if flips else "stalls"
+    if sizes[-1] > sizes[0] * 0.5:
+        return "crawls"
+    return "oscillates, converges" if flips else "converges"
+
+
+def plot_descent_and_cost(
+    cost: Cost,
+    slope: Callable[[float], float],
+    *,
+    learning_rate: float,
+    start: float,
+    epochs: int,
+    xlim: tuple[float, float],
+    ylim: tuple[float, float],
+) -> Figure:
+    """Two panels for one run: the path on the cost curve, and ``|x|`` per epoch (log scale).
+
+    ``|x|`` is the distance from the minimum at 0; an exact 0 is drawn at 1e-16, the bottom of
+    the log axis.
+
+    Examples
+    --------
+    >>> fig = plot_descent_and_cost(lambda x: x**2 + 5, lambda x: 2 * x, learning_rate=0.1,
+    ...     start=8.0, epochs=5, xlim=(-10, 10), ylim=(0, 110))
+    >>> [ax.get_xlabel() for ax in fig.axes]
+    ['x', 'epoch']
+    """
+    from gdcourse.descent import descend
+
+    path = descend(slope, start, learning_rate, epochs)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.0, 3.2), dpi=DPI, layout="constrained")
+    grid = np.linspace(*xlim, 300)
+    left.plot(grid, cost(grid), color=PALETTE["black"], linewidth=1)
+    shown = np.clip(path, *xlim)
+    left.plot(
+        shown, np.clip(cost(shown), *ylim), "o-", color=PALETTE["blue"], markersize=3, linewidth=0.8
+    )
+    left.plot(
+        [shown[0]],
+        [np.clip(cost(shown[0]), *ylim)],
+        "o",
+        color=PALETTE["vermillion"],
+        markersize=8,
+        label="start",
+    )
+    left.set(
+        xlim=xlim,
+        ylim=ylim,
+        xlabel="x",
+        ylabel="cost f(x)",
+        title=f"learning rate {learning_rate:g}: {describe_run(path)}",
+    )
+    left.legend(loc="upper center")
+    distance = np.maximum(np.abs(path), 1e-16)
+    right.plot(np.arange(path.size), distance, "o-", color=PALETTE["orange"], markersize=3)
+    right.set(
+        yscale="log",
+        xlabel="epoch",
+        ylabel="|x|, log scale",
+        title="distance from the minimum per epoch",
+    )
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    return fig

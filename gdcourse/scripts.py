@@ -20,6 +20,7 @@ TRAINING_SCRIPT = '''\
 Usage: python f.py [--seed N] [--learning-rate R]
 """
 import argparse
+import math
 import random
 
 from gd import gradient_descent_update
@@ -42,16 +43,24 @@ def main():
     parser.add_argument("--epochs", type=int, default={epochs})
     args = parser.parse_args()
 
-    x = random.Random(args.seed).randint({low}, {high})
+    x = float(random.Random(args.seed).randint({low}, {high}))
     for epoch in range(args.epochs + 1):
-        cost = f(x)
+        try:
+            cost = f(x)
+        except OverflowError:  # x**2 no longer fits in a float
+            cost = math.inf
+        if not math.isfinite(cost):
+            print(f"EPOCH {{epoch}}: stopped: the cost is {{cost}}, so the descent has diverged "
+                  f"(x = {{x:.3g}}). The learning rate {{args.learning_rate}} is too large.")
+            return 1
         gradx = df(x)
-        print(f"EPOCH {{epoch}}: cost = {{cost:.3f}}, x = {{x:.3f}}, gradient = {{gradx:.3f}}")
+        print(f"EPOCH {{epoch}}: cost = {{cost:.6g}}, x = {{x:.6g}}, gradient = {{gradx:.6g}}")
         x = gradient_descent_update(x, gradx, args.learning_rate)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
 '''
 
 

@@ -103,3 +103,12 @@ def test_unfilled_release_fails_only_with_not_implemented(relative: str, tmp_pat
             f"cell {index} raised {errors[0].ename}: {errors[0].evalue}"
         )
     assert failed >= 2, "the unfilled release should stop at its check cells"
+
+
+@pytest.mark.parametrize("source", sorted(SOLUTIONS.rglob("*.ipynb")), ids=lambda p: p.name)
+def test_solutions_are_executed_and_clean(source: Path):
+    """Stored outputs exist for nbval to compare, and none of them is an error."""
+    code = [cell for cell in read(source).cells if cell.cell_type == "code"]
+    assert all(cell.execution_count for cell in code), f"{source.name} has unexecuted cells"
+    errors = [o for cell in code for o in cell.outputs if o.output_type == "error"]
+    assert not errors, f"{source.name} stores errors: {[e.ename for e in errors]}"

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from gdcourse.scripts import write_scripts
 
 
@@ -25,12 +27,14 @@ def test_scripts_train_to_the_minimum(tmp_path: Path):
     write_scripts(gradient_descent_update, 0.1, tmp_path)
     lines = run_f(tmp_path, "--seed", "1")
     assert len(lines) == 101
-    first = re.match(r"EPOCH 0: cost = ([\d.]+), x = ([\d.]+), gradient = ([\d.]+)", lines[0])
+    number = r"([-+\d.e]+)"
+    first = re.match(rf"EPOCH 0: cost = {number}, x = {number}, gradient = {number}", lines[0])
     x0 = float(first.group(2))
     assert 0 <= x0 <= 10_000
-    assert float(first.group(1)) == x0**2 + 5, "x must be printed under x, not the gradient"
-    assert float(first.group(3)) == 2 * x0
-    assert lines[-1].startswith("EPOCH 100: cost = 5.000, x = 0.000")
+    assert float(first.group(1)) == pytest.approx(x0**2 + 5, rel=1e-5), "x is printed as x"
+    assert float(first.group(3)) == pytest.approx(2 * x0, rel=1e-5)
+    last = re.match(rf"EPOCH 100: cost = {number}, x = {number}", lines[-1])
+    assert float(last.group(1)) == pytest.approx(5.0) and abs(float(last.group(2))) < 1e-3
 
 
 def test_scripts_use_the_learners_function(tmp_path: Path):
@@ -40,5 +44,21 @@ def test_scripts_use_the_learners_function(tmp_path: Path):
     write_scripts(gradient_descent_update, 0.1, tmp_path)
     assert "x + learning_rate * gradx" in (tmp_path / "gd.py").read_text()
     lines = run_f(tmp_path, "--seed", "1", "--epochs", "3")
-    costs = [float(re.search(r"cost = ([\d.]+)", line).group(1)) for line in lines]
+    costs = [float(re.search(r"cost = ([\d.e+]+)", line).group(1)) for line in lines]
     assert costs == sorted(costs) and costs[0] < costs[-1]
+
+
+def test_divergence_is_caught_not_printed_as_inf(tmp_path: Path):
+    write_scripts(gradient_descent_update, 0.1, tmp_path)
+    done = subprocess.run(
+        [sys.executable, "f.py", "--seed", "1", "--learning-rate", "50"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = done.stdout.splitlines()
+    assert done.returncode == 1
+    assert "inf" not in "\n".join(lines[:-1]) and "nan" not in done.stdout
+    epoch = int(re.match(r"EPOCH (\d+): stopped", lines[-1]).group(1))
+    assert 60 < epoch < 100 and "diverged" in lines[-1] and "too large" in lines[-1]
