@@ -23,8 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "execute":
-            for path in execute_sources(args.root):
-                print(f"executed {path.relative_to(args.root)}")
+            for path, seconds in execute_sources(args.root).items():
+                print(f"executed {path.relative_to(args.root)} in {seconds:.1f} s")
         elif args.command == "release":
             for name in generate_release(args.root):
                 print(f"released course/{name}")

@@ -8,6 +8,7 @@ in place, so that its stored outputs (which nbval compares) are current;
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import nbformat
@@ -36,13 +37,15 @@ def source_notebooks(root: Path = REPO_ROOT) -> list[Path]:
     ]
 
 
-def execute_sources(root: Path = REPO_ROOT, timeout: int = 120) -> list[Path]:
+def execute_sources(root: Path = REPO_ROOT, timeout: int = 120) -> dict[Path, float]:
     """Run every source notebook top to bottom in its own folder and save its outputs in place.
 
-    A notebook that fails is left untouched on disk and reported with its path.
+    Returns the wall-clock seconds each notebook took, kernel start included. A notebook that
+    fails is left untouched on disk and reported with its path.
     """
-    done = []
+    done = {}
     for path in source_notebooks(root):
+        started = time.perf_counter()
         notebook = nbformat.read(path, as_version=4)
         runner = ExecutePreprocessor(
             timeout=timeout, kernel_name="python3", record_timing=False, store_widget_state=False
@@ -57,7 +60,7 @@ def execute_sources(root: Path = REPO_ROOT, timeout: int = 120) -> list[Path]:
                 f"{path}: cells {failed} raised an error; the solution must run clean"
             )
         nbformat.write(notebook, path)
-        done.append(path)
+        done[path] = time.perf_counter() - started
     return done
 
 
