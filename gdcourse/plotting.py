@@ -99,6 +99,20 @@ def _new_figure(title: str, xlabel: str, ylabel: str, figsize=FIGSIZE, dpi=DPI):
     return fig, ax
 
 
+def _draw_curve(ax, cost: Cost, xlim: tuple[float, float], ylim: tuple[float, float]) -> None:
+    """Draw ``cost`` over ``xlim`` on ``ax`` and fix the window to ``xlim`` x ``ylim``."""
+    grid = np.linspace(*xlim, 300)
+    ax.plot(grid, cost(grid), color=PALETTE["black"], linewidth=1.2)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+
+
+def _clipped(cost: Cost, path: NDArray[np.float64], xlim, ylim):
+    """The points of ``path`` on the curve, pinned to the window's edge when they leave it."""
+    shown = np.clip(path, *xlim)
+    return shown, np.clip(cost(shown), *ylim)
+
+
 # --------------------------------------------------------------------------- lesson 1
 
 
@@ -227,30 +241,22 @@ def plot_gradient_field(
     pa, pb = np.array(points, dtype=float).T
     ga, gb = (np.asarray(g, dtype=float) for g in gradient(pa, pb))
     scale = 0.14 * (extent[1] - extent[0]) / max(float(np.max(np.hypot(ga, gb))), 1e-12)
-    ax.quiver(
-        pa,
-        pb,
-        ga * scale,
-        gb * scale,
-        color=PALETTE["vermillion"],
-        angles="xy",
-        scale_units="xy",
-        scale=1,
-        width=0.008,
-        label="gradient: uphill",
-    )
-    ax.quiver(
-        pa,
-        pb,
-        -ga * scale,
-        -gb * scale,
-        color=PALETTE["sky"],
-        angles="xy",
-        scale_units="xy",
-        scale=1,
-        width=0.008,
-        label="minus gradient: downhill",
-    )
+    for sign, colour, label in [
+        (1, PALETTE["vermillion"], "gradient: uphill"),
+        (-1, PALETTE["sky"], "minus gradient: downhill"),
+    ]:
+        ax.quiver(
+            pa,
+            pb,
+            sign * ga * scale,
+            sign * gb * scale,
+            color=colour,
+            angles="xy",
+            scale_units="xy",
+            scale=1,
+            width=0.008,
+            label=label,
+        )
     ax.scatter(pa, pb, color="white", edgecolor="black", zorder=5)
     ax.set_xlim(*extent[:2])
     ax.set_ylim(*extent[2:])
@@ -334,12 +340,8 @@ def animate_descent(
     b'GIF89a'
     """
     fig, ax = _new_figure(title, "x", "cost f(x)", figsize=ANIMATION_FIGSIZE, dpi=ANIMATION_DPI)
-    grid = np.linspace(*xlim, 300)
-    ax.plot(grid, cost(grid), color=PALETTE["black"], linewidth=1.5)
-    ax.set_xlim(*xlim)
-    ax.set_ylim(*ylim)
-    shown = np.clip(path, *xlim)
-    heights = np.clip(cost(shown), *ylim)
+    _draw_curve(ax, cost, xlim, ylim)
+    shown, heights = _clipped(cost, path, xlim, ylim)
     (trail,) = ax.plot([], [], "o-", color=PALETTE["blue"], linewidth=1, markersize=3)
     (ball,) = ax.plot(
         [], [], "o", color=PALETTE["vermillion"], markersize=11, markeredgecolor="black"
@@ -523,22 +525,17 @@ def plot_rate_grid(
         sharey=True,
         squeeze=False,
     )
-    grid = np.linspace(*xlim, 300)
     for ax, rate in zip(axes.flat, rates, strict=False):
         path = descend(slope, start, rate, epochs)
-        ax.plot(grid, cost(grid), color=PALETTE["black"], linewidth=1)
-        shown = np.clip(path, *xlim)
+        _draw_curve(ax, cost, xlim, ylim)
         ax.plot(
-            shown,
-            np.clip(cost(shown), *ylim),
+            *_clipped(cost, path, xlim, ylim),
             "o-",
             color=PALETTE["blue"],
             markersize=3,
             linewidth=0.8,
         )
         ax.set_title(f"rate {rate:g}: {describe_run(path)}")
-        ax.set_xlim(*xlim)
-        ax.set_ylim(*ylim)
         ax.set_xlabel("x")
         ax.grid(alpha=0.3)
     for ax in axes[:, 0]:
@@ -598,23 +595,11 @@ def plot_descent_and_cost(
 
     path = descend(slope, start, learning_rate, epochs)
     fig, (left, right) = plt.subplots(1, 2, figsize=(8.0, 3.2), dpi=DPI, layout="constrained")
-    grid = np.linspace(*xlim, 300)
-    left.plot(grid, cost(grid), color=PALETTE["black"], linewidth=1)
-    shown = np.clip(path, *xlim)
-    left.plot(
-        shown, np.clip(cost(shown), *ylim), "o-", color=PALETTE["blue"], markersize=3, linewidth=0.8
-    )
-    left.plot(
-        [shown[0]],
-        [np.clip(cost(shown[0]), *ylim)],
-        "o",
-        color=PALETTE["vermillion"],
-        markersize=8,
-        label="start",
-    )
+    _draw_curve(left, cost, xlim, ylim)
+    shown, heights = _clipped(cost, path, xlim, ylim)
+    left.plot(shown, heights, "o-", color=PALETTE["blue"], markersize=3, linewidth=0.8)
+    left.plot(shown[:1], heights[:1], "o", color=PALETTE["vermillion"], markersize=8, label="start")
     left.set(
-        xlim=xlim,
-        ylim=ylim,
         xlabel="x",
         ylabel="cost f(x)",
         title=f"learning rate {learning_rate:g}: {describe_run(path)}",
