@@ -1,0 +1,1 @@
+"""Helpers for the real-browser tests: start JupyterLab, drive it with Playwright in chromium."""
