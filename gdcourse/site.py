@@ -157,7 +157,9 @@ def execute(path: Path, timeout: int = 600) -> nbformat.NotebookNode:
 
     Examples
     --------
-    >>> executed = execute(copied_release / "01_why_backpropagation.ipynb")  # doctest: +SKIP
+    Not run as a doctest (it starts a kernel)::
+
+        executed = execute(copy_of_course / "04_exercise" / "04_exercise.ipynb")
     """
     notebook = nbformat.read(path, as_version=4)
     runner = ExecutePreprocessor(timeout=timeout, kernel_name="python3", store_widget_state=False)
@@ -327,8 +329,9 @@ def build_site(output: Path, course: Path = COURSE) -> list[Path]:
 
     Examples
     --------
-    >>> build_site(Path("build/site"))  # doctest: +SKIP
-    [PosixPath('build/site/index.html'), PosixPath('build/site/01_why_backpropagation.html'), ...]
+    Not run as a doctest (it runs every lesson, about 15 s)::
+
+        pages = build_site(Path("build/site"))  # index.html first, then each lesson
     """
     output.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="gdcourse-site-") as scratch:

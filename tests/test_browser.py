@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page
 
-from tests.browser import checks, driver
+from tests.browser import checks, driver, fixtures
 from tests.browser.fixtures import SCREENSHOTS, chromium
 from tests.browser.lab import LabServer, running_lab
 from tests.notebook_tools import COURSE, SOLUTIONS, grade_cells, read
@@ -132,3 +132,17 @@ def test_a_wrong_answer_is_caught(page: Page, lab: LabServer):
 
 def test_screenshots_folder_is_ignored_by_git():
     assert "artifacts/" in (Path(__file__).parent.parent / ".gitignore").read_text().split()
+
+
+def test_missing_chromium_skips_loudly_where_it_cannot_be_installed(monkeypatch):
+    monkeypatch.setattr(fixtures, "chromium_problem", lambda: "/usr/bin/chromium is missing")
+    monkeypatch.setattr(fixtures, "can_install_chromium", lambda: False)
+    with pytest.raises(pytest.skip.Exception, match="BROWSER TEST NOT RUN"):
+        fixtures.require_chromium()
+
+
+def test_missing_chromium_fails_where_it_could_be_installed(monkeypatch):
+    monkeypatch.setattr(fixtures, "chromium_problem", lambda: "/usr/bin/chromium is missing")
+    monkeypatch.setattr(fixtures, "can_install_chromium", lambda: True)
+    with pytest.raises(pytest.fail.Exception, match="install_browser.sh"):
+        fixtures.require_chromium()

@@ -19,11 +19,19 @@ from html.parser import HTMLParser
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import nbformat
 import pytest
+from nbconvert.preprocessors import CellExecutionError
 from PIL import Image
 from playwright.sync_api import Browser, Route
 
-from gdcourse.site import for_the_web, lesson_notebooks, page_headings, render_lesson
+from gdcourse.site import (
+    build_site,
+    for_the_web,
+    lesson_notebooks,
+    page_headings,
+    render_lesson,
+)
 from tests.browser.checks import expected_images
 from tests.browser.fixtures import SCREENSHOTS, chromium
 from tests.notebook_tools import COURSE, REPO, SOLUTIONS, read, secret_regions
@@ -231,3 +239,15 @@ def test_site_in_chromium(served: str, browser: Browser):
     assert broken == []
     assert outside == [], "the site asked for outside addresses"
     assert typeset > 0 and math_errors == 0, f"{typeset} formulas typeset, {math_errors} errors"
+
+
+def test_an_unexpected_error_stops_the_build(tmp_path: Path):
+    """Only the stubs (cells tagged raises-exception) may fail; any other error stops the build."""
+    lesson = tmp_path / "course" / "01_broken"
+    lesson.mkdir(parents=True)
+    stub = nbformat.v4.new_code_cell("raise NotImplementedError()",
+                                     metadata={"tags": ["raises-exception"]})
+    notebook = nbformat.v4.new_notebook(cells=[stub, nbformat.v4.new_code_cell("1 / 0")])
+    nbformat.write(notebook, lesson / "01_broken.ipynb")
+    with pytest.raises(CellExecutionError, match="ZeroDivisionError"):
+        build_site(tmp_path / "site", course=tmp_path / "course")

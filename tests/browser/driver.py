@@ -89,9 +89,10 @@ def launch(playwright: Playwright) -> Browser:
 
     Examples
     --------
-    >>> from playwright.sync_api import sync_playwright
-    >>> with sync_playwright() as p:  # doctest: +SKIP
-    ...     browser = launch(p)
+    Not run as a doctest (it starts a browser)::
+
+        with sync_playwright() as p:
+            browser = launch(p)
     """
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
@@ -120,7 +121,9 @@ def open_notebook(page: Page, url: str, timeout: float = 90.0) -> dict[str, Any]
 
     Examples
     --------
-    >>> open_notebook(page, lab.notebook_url("04_exercise/04_exercise.ipynb"))  # doctest: +SKIP
+    Not run as a doctest (it needs a browser page and a server)::
+
+        open_notebook(page, lab.notebook_url("04_exercise/04_exercise.ipynb"))
     """
     page.goto(url)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout * 1000)
@@ -152,7 +155,9 @@ def run_all(page: Page, timeout: float = 120.0) -> dict[str, Any]:
 
     Examples
     --------
-    >>> state = run_all(page)  # doctest: +SKIP
+    Not run as a doctest (it needs a browser page)::
+
+        state = run_all(page)
     """
     before = _last_count(snapshot(page))
     page.get_by_role("menuitem", name="Run", exact=True).click()
@@ -184,8 +189,10 @@ def type_into_cell(page: Page, index: int, code: str) -> str:
 
     Examples
     --------
-    >>> type_into_cell(page, 6, "def f(x):\\n    return x")  # doctest: +SKIP
-    'def f(x):\\n    return x'
+    Not run as a doctest (it needs a browser page)::
+
+        typed = type_into_cell(page, 6, "def f(x):\\n    return x")
+        assert typed == "def f(x):\\n    return x"
     """
     cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
     cell.locator(".cm-content").click()
@@ -207,7 +214,9 @@ def screenshot_notebook(page: Page, path: Path, max_height: int = 16000) -> Path
 
     Examples
     --------
-    >>> screenshot_notebook(page, Path("artifacts/screenshots/x.png"))  # doctest: +SKIP
+    Not run as a doctest (it needs a browser page)::
+
+        screenshot_notebook(page, Path("artifacts/screenshots/04_exercise.png"))
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     scroller = ".jp-NotebookPanel .jp-WindowedPanel-outer"

@@ -25,7 +25,10 @@ def require_chromium() -> None:
 
     Examples
     --------
-    >>> require_chromium()  # doctest: +SKIP
+    Not run as a doctest (it skips or fails the calling test)::
+
+        def test_in_a_browser():
+            require_chromium()
     """
     problem = chromium_problem()
     if problem is None:

@@ -100,9 +100,9 @@ def write_settings(settings_dir: Path) -> None:
     Examples
     --------
     >>> import tempfile
-    >>> folder = Path(tempfile.mkdtemp())
-    >>> write_settings(folder)
-    >>> (folder / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").exists()
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     write_settings(Path(folder))
+    ...     (Path(folder) / "@jupyterlab/notebook-extension/tracker.jupyterlab-settings").exists()
     True
     """
     for plugin, values in LAB_SETTINGS.items():
@@ -185,8 +185,10 @@ def running_lab(course: Path, workdir: Path) -> Iterator[LabServer]:
 
     Examples
     --------
-    >>> with running_lab(COURSE, tmp_path) as lab:  # doctest: +SKIP
-    ...     page.goto(lab.notebook_url("04_exercise/04_exercise.ipynb"))
+    Not run as a doctest (it starts a server)::
+
+        with running_lab(COURSE, tmp_path) as lab:
+            page.goto(lab.notebook_url("04_exercise/04_exercise.ipynb"))
     """
     root = workdir / "course"
     shutil.copytree(course, root, ignore=shutil.ignore_patterns("*.py", ".ipynb_checkpoints"))
