@@ -1,4 +1,4 @@
-"""Command line: ``python -m autograder {release,execute} ...`` (see ``--help``)."""
+"""Command line: ``python -m autograder {release,execute,grade} ...`` (see ``--help``)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from autograder.cli_grade import add_grade_parser, run_grade
 from autograder.coursedir import REPO_ROOT, CourseError
 from autograder.release import execute_sources, generate_release
 
@@ -20,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
         "execute", help="re-run the source notebooks in solutions/, saving their outputs"
     )
     commands.add_parser("release", help="regenerate course/ from solutions/ with nbgrader")
+    add_grade_parser(commands)
     args = parser.parse_args(argv)
     try:
         if args.command == "execute":
@@ -28,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "release":
             for name in generate_release(args.root):
                 print(f"released course/{name}")
+        elif args.command == "grade":
+            return run_grade(args)
     except CourseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -1,0 +1,87 @@
+"""The ``grade`` subcommand of ``python -m autograder``: options, and what it prints."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from autograder.coursedir import CourseError
+
+GRADE_HELP = """Autograde every submission in SUBMISSIONS_DIR with nbgrader, in parallel and in a
+sandbox, then write nbgrader's feedback (feedback/ in the course root), grades.csv and
+report.html (in --out). SUBMISSIONS_DIR is nbgrader's submitted/<student>/<assignment>/
+layout, or a folder of <student>.zip or <student>.ipynb files (then --assignment is needed).
+A run that was stopped resumes where it was: what is already graded is not graded again."""
+
+
+def add_grade_parser(commands: argparse._SubParsersAction) -> None:
+    """Add ``grade`` and its options to the subcommands.
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser()
+    >>> add_grade_parser(parser.add_subparsers(dest="command"))
+    >>> parser.parse_args(["grade", "subs", "--workers", "3"]).workers
+    3
+    """
+    grade = commands.add_parser(
+        "grade", help="autograde a class: feedback, grades.csv, report", description=GRADE_HELP
+    )
+    grade.add_argument("submissions", type=Path, metavar="SUBMISSIONS_DIR")
+    grade.add_argument("--assignment", help="grade only this assignment (needed for zip/ipynb)")
+    grade.add_argument(
+        "--db-url",
+        default="",
+        help="SQLAlchemy URL of the gradebook "
+        "(default: sqlite:///ROOT/gradebook.db), e.g. postgresql+psycopg://...",
+    )
+    grade.add_argument(
+        "--out",
+        type=Path,
+        help="where grades.csv, report.html and the journal go (default: ROOT/reports)",
+    )
+    grade.add_argument(
+        "--workers", type=int, default=None, help="parallel kernels (default: one per core)"
+    )
+    grade.add_argument("--cell-timeout", type=int, default=30, help="seconds per cell")
+    grade.add_argument("--timeout", type=float, default=120.0, help="seconds per submission")
+    grade.add_argument("--memory", type=int, default=2048, help="MiB of address space per kernel")
+    grade.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_grade(args: argparse.Namespace) -> int:
+    """Run the ``grade`` subcommand; bad input raises CourseError (the caller prints it)."""
+    from autograder.grading import Course, grade_class
+    from autograder.worker import Limits
+
+    if args.workers is not None and args.workers < 1:
+        raise CourseError(f"--workers {args.workers}: needs at least 1")
+    if args.cell_timeout < 1 or args.timeout <= 0 or args.memory < 256:
+        raise CourseError("--cell-timeout, --timeout must be positive and --memory >= 256")
+    course = Course(args.root, args.db_url)
+    out = args.out or course.root / "reports"
+    limits = Limits(
+        cell_timeout=args.cell_timeout,
+        notebook_timeout=args.timeout,
+        memory_bytes=args.memory * 2**20,
+    )
+    result = grade_class(
+        args.submissions,
+        course,
+        out,
+        assignment=args.assignment,
+        workers=args.workers,
+        limits=limits,
+        progress=not args.no_progress,
+    )
+    flagged = sum(1 for o in result.outcomes if o.flags)
+    print(
+        f"graded {result.graded_now} submissions, {result.skipped} already graded, "
+        f"{flagged} need attention, in {result.seconds:.1f} s"
+    )
+    print(f"report:   {result.report}")
+    print(f"grades:   {result.csv}")
+    print(f"feedback: {course.root / course.dirs.feedback_directory}")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,233 @@
+"""Run each learner's kernel in a throw-away sandbox: bubblewrap, an unprivileged user, limits.
+
+A graded kernel sees only what it needs to run the course's code: the system's ``/usr``,
+``/lib``, ``/bin`` and ``/etc``, the Python installation, the virtual environment and the
+course's helper package, all read-only; and one private, writable folder that holds the
+learner's own files. The course root (``solutions/``, the gradebook, ``submitted/``), the
+submissions folder, other learners' work folders and every home directory are simply not
+there. The kernel runs as ``nobody`` with no capabilities, in its own PID, IPC, UTS and
+network namespaces (no network at all: it talks to the grader over ZeroMQ's ``ipc``
+transport, unix sockets in the private folder), with a cap on its address space.
+
+Nothing is graded unprotected: :func:`require_sandbox` raises :class:`SandboxError` with the
+reason when bubblewrap is missing or cannot start, and the grader stops before any kernel runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import Integer, List, Unicode
+
+from autograder.coursedir import CourseError
+
+#: The unprivileged user and group the kernels run as (``nobody`` / ``nogroup`` on Debian).
+SANDBOX_UID = 65534
+SANDBOX_GID = 65534
+#: Read-only system folders visible in the sandbox (those that exist on this machine).
+SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/etc", "/sbin")
+#: Variables the kernel keeps from the grader's environment; every other one is dropped.
+PASSED_ENV = ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+class SandboxError(CourseError):
+    """The sandbox cannot be set up here: nothing may be graded unprotected."""
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """What a sandboxed kernel may read, and the limits it runs under.
+
+    Parameters
+    ----------
+    readable : tuple of str
+        Folders bound read-only at their own path (besides :data:`SYSTEM_DIRS`).
+    memory_bytes : int
+        Cap on the kernel's address space (``RLIMIT_AS``): a memory bomb gets ``MemoryError``
+        or dies, and the grader goes on.
+    max_processes_note : str
+        Free text for the report; the kernel has its own PID namespace.
+
+    Examples
+    --------
+    >>> box = Sandbox(readable=("/opt/venv",), memory_bytes=2**30)
+    >>> argv = box.wrap(["python", "-m", "ipykernel_launcher"], Path("/tmp/work"))
+    >>> argv[0].endswith("bwrap"), "--unshare-net" in argv, argv[-3:]
+    (True, True, ['python', '-m', 'ipykernel_launcher'])
+    >>> argv[argv.index("--bind") + 1:argv.index("--bind") + 3]
+    ['/tmp/work', '/tmp/work']
+    """
+
+    readable: tuple[str, ...] = ()
+    memory_bytes: int = 2 * 2**30
+    bwrap: str = field(default_factory=lambda: shutil.which("bwrap") or "bwrap")
+    setpriv: str = field(default_factory=lambda: shutil.which("setpriv") or "setpriv")
+
+    def wrap(self, argv: list[str], workdir: Path) -> list[str]:
+        """The command line that runs ``argv`` inside the sandbox with ``workdir`` writable."""
+        mounts: list[str] = ["--tmpfs", "/", "--dev", "/dev", "--proc", "/proc"]
+        mounts += ["--perms", "1777", "--tmpfs", "/tmp"]
+        made: set[str] = set()
+        visible = [d for d in SYSTEM_DIRS if os.path.exists(d)] + list(self.readable)
+        for path in [*visible, str(workdir)]:
+            for parent in reversed(Path(path).parents):
+                name = str(parent)
+                if name != "/" and name not in made:
+                    made.add(name)
+                    mounts += ["--perms", "0755", "--dir", name]
+        for path in visible:
+            # /lib64 and friends are symlinks on merged-/usr systems: recreate them as links
+            if os.path.islink(path):
+                mounts += ["--symlink", os.readlink(path), path]
+            else:
+                mounts += ["--ro-bind", path, path]
+        mounts += ["--bind", str(workdir), str(workdir), "--chdir", str(workdir)]
+        env = {
+            "HOME": str(workdir),
+            "MPLCONFIGDIR": str(workdir / ".matplotlib"),
+            "MPLBACKEND": "agg",
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        env |= {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
+        mounts += ["--clearenv"]
+        for key, value in sorted(env.items()):
+            mounts += ["--setenv", key, value]
+        return [
+            self.bwrap,
+            "--unshare-ipc",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--die-with-parent",
+            "--new-session",
+            *mounts,
+            "--",
+            "prlimit",
+            f"--as={self.memory_bytes}",
+            "--core=0",
+            "--",
+            self.setpriv,
+            f"--reuid={SANDBOX_UID}",
+            f"--regid={SANDBOX_GID}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+            *argv,
+        ]
+
+
+def default_sandbox(memory_bytes: int = 2 * 2**30) -> Sandbox:
+    """The sandbox for this Python: its installation, its venv and the course's helper package.
+
+    Examples
+    --------
+    >>> box = default_sandbox()
+    >>> sys.base_prefix in box.readable and sys.prefix in box.readable
+    True
+    """
+    readable = {sys.base_prefix, sys.prefix}
+    spec = importlib.util.find_spec("gdcourse")
+    if spec is not None and spec.origin:
+        readable.add(str(Path(spec.origin).resolve().parent))
+    # drop folders already inside another visible one
+    kept = sorted(readable)
+    kept = [p for p in kept if not any(p != q and p.startswith(q + os.sep) for q in kept)]
+    return Sandbox(readable=tuple(kept), memory_bytes=memory_bytes)
+
+
+def prepare_workdir(workdir: Path) -> None:
+    """Create ``workdir`` empty and owned by the sandbox user, so the kernel can write in it."""
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    os.chown(workdir, SANDBOX_UID, SANDBOX_GID)
+
+
+def hand_over(path: Path) -> None:
+    """Give ``path`` (a file or a whole tree) to the sandbox user."""
+    for root, dirs, files in os.walk(path):
+        os.chown(root, SANDBOX_UID, SANDBOX_GID)
+        for name in dirs + files:
+            os.chown(os.path.join(root, name), SANDBOX_UID, SANDBOX_GID, follow_symlinks=False)
+
+
+def require_sandbox(box: Sandbox, scratch: Path) -> None:
+    """Check that ``box`` really isolates a process here, or raise :class:`SandboxError`.
+
+    It runs Python in the sandbox and checks that it is ``nobody``, that it can write only in
+    its work folder, and that it cannot see ``scratch`` (where the grader keeps its secrets).
+    """
+    if os.geteuid() != 0:
+        raise SandboxError(
+            "grading needs root to start its sandbox (bubblewrap as root, kernels as nobody); "
+            "run as root, or see autograder/GRADING.md"
+        )
+    for tool in (box.bwrap, "prlimit", box.setpriv):
+        if shutil.which(tool) is None:
+            raise SandboxError(
+                f"{tool}: not installed, so learner code cannot be isolated; "
+                "install it with `bash autograder/system_deps.sh` (Debian's bubblewrap)"
+            )
+    probe = scratch / "sandbox-probe"
+    prepare_workdir(probe)
+    secret = scratch / "sandbox-secret"
+    secret.write_text("hidden")
+    code = (
+        "import os, sys\n"
+        f"assert os.getuid() == {SANDBOX_UID}, os.getuid()\n"
+        f"assert not os.path.exists({str(secret)!r}), 'secret visible'\n"
+        "open('ok', 'w').write('ok')\n"
+        "try:\n    open('/usr/sandbox-write-test', 'w')\nexcept OSError:\n    pass\n"
+        "else:\n    sys.exit('system folder writable')\n"
+    )
+    done = subprocess.run(
+        box.wrap([sys.executable, "-c", code], probe),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    ok = (probe / "ok").exists()
+    shutil.rmtree(probe, ignore_errors=True)
+    secret.unlink()
+    if done.returncode != 0 or not ok:
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SandboxError(f"{box.bwrap}: the sandbox does not start here: {reason}")
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager that starts the kernel inside a :class:`Sandbox`, over ``ipc``.
+
+    Configure :attr:`sandbox_argv_prefix` with ``Sandbox.wrap([], workdir)`` and put the
+    connection file and the ipc sockets in ``workdir``; the kernel runs as ``nobody``, so the
+    connection file (which jupyter_client writes with mode 0600) is handed over to it.
+    """
+
+    sandbox_argv_prefix = List(Unicode(), help="argv that runs a command in the sandbox")
+    sandbox_uid = Integer(SANDBOX_UID)
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: object) -> object:
+        # the kernel's own stdout/stderr (start-up banners, crash dumps) are not the grader's
+        kw["stdout"] = subprocess.DEVNULL
+        kw["stderr"] = subprocess.DEVNULL
+        kw["stdin"] = subprocess.DEVNULL
+        return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        cmd = super().format_kernel_cmd(extra_arguments)
+        # a signal to bwrap would not reach the kernel: interrupt it with a message instead
+        self.kernel_spec.interrupt_mode = "message"
+        if self.connection_file and os.path.exists(self.connection_file):
+            os.chown(self.connection_file, self.sandbox_uid, SANDBOX_GID)
+        return [*self.sandbox_argv_prefix, *cmd]

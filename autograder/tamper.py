@@ -1,0 +1,174 @@
+"""Compare a submitted notebook with the release and put nbgrader's cells back as released.
+
+nbgrader's own sanitizing (``DeduplicateIds``, ``OverwriteCells`` with ``add_missing_cells``)
+restores edited locked cells, points and deleted grade cells, but says little about it.
+:func:`inspect_structure` names every change a learner made to the graded structure, so the
+report can flag the submission, and :func:`restore_structure` rebuilds the order of the
+graded cells from the release before nbgrader's preprocessors run, so that a reordered or
+split test cell is graded where it belongs. :func:`static_signs` lists code that reaches for
+the grader's machinery (monkeypatching, exits, ``ctypes``, the file system outside the
+learner's folder); those are reported, never scored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from nbformat.notebooknode import NotebookNode
+
+
+def grade_id(cell: NotebookNode) -> str | None:
+    """The nbgrader ``grade_id`` of ``cell``, or None.
+
+    Examples
+    --------
+    >>> from nbformat.v4 import new_code_cell
+    >>> grade_id(new_code_cell("", metadata={"nbgrader": {"grade_id": "t1"}}))
+    't1'
+    """
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def inspect_structure(submitted: NotebookNode, release: NotebookNode) -> list[str]:
+    """Every change to nbgrader's cells in ``submitted`` compared with ``release``.
+
+    Examples
+    --------
+    >>> from nbformat.v4 import new_code_cell, new_notebook
+    >>> meta = lambda g, p=1: {"nbgrader": {"grade_id": g, "grade": True, "locked": True,
+    ...                                     "solution": False, "points": p}}
+    >>> release = new_notebook(cells=[new_code_cell("a", metadata=meta("t1")),
+    ...                               new_code_cell("b", metadata=meta("t2"))])
+    >>> inspect_structure(release, release)
+    []
+    >>> swapped = new_notebook(cells=[release.cells[1], new_code_cell("x", metadata=meta("t1", 9))])
+    >>> inspect_structure(swapped, release)  # doctest: +NORMALIZE_WHITESPACE
+    ['cells reordered: t2, t1', 'points of t1 changed from 1 to 9', 'locked cell t1 edited']
+    """
+    problems: list[str] = []
+    released = {grade_id(c): c for c in release.cells if grade_id(c)}
+    order = [grade_id(c) for c in submitted.cells if grade_id(c)]
+    counts = Counter(order)
+    missing = [g for g in released if g not in counts]
+    if missing:
+        problems.append("cells deleted: " + ", ".join(missing))
+    doubled = [g for g, n in counts.items() if n > 1 and g in released]
+    if doubled:
+        problems.append("cells duplicated or split: " + ", ".join(doubled))
+    unknown = [g for g in counts if g not in released]
+    if unknown:
+        problems.append("cells with unknown grade ids: " + ", ".join(unknown))
+    seen = [g for g in dict.fromkeys(order) if g in released]
+    if seen != [g for g in released if g in seen]:
+        problems.append("cells reordered: " + ", ".join(seen))
+    firsts: dict[str, NotebookNode] = {}
+    for cell in submitted.cells:
+        firsts.setdefault(grade_id(cell), cell)
+    for gid, cell in firsts.items():
+        if gid not in released:
+            continue
+        want = released[gid]
+        meta, want_meta = cell.metadata.get("nbgrader", {}), want.metadata["nbgrader"]
+        if want_meta.get("grade") and meta.get("points") != want_meta.get("points"):
+            problems.append(
+                f"points of {gid} changed from {want_meta.get('points')} to {meta.get('points')}"
+            )
+        for flag in ("grade", "solution", "locked"):
+            if bool(meta.get(flag)) != bool(want_meta.get(flag)):
+                problems.append(f"metadata '{flag}' of {gid} changed")
+        if cell.cell_type != want.cell_type:
+            problems.append(f"cell type of {gid} changed")
+        if want_meta.get("locked") and cell.source != want.source:
+            problems.append(f"locked cell {gid} edited")
+    return problems
+
+
+def restore_structure(submitted: NotebookNode, release: NotebookNode) -> NotebookNode:
+    """``submitted`` with nbgrader's cells in release order and their metadata as released.
+
+    Answer (solution) cells keep the learner's source; locked cells get the release's source
+    (``OverwriteCells`` then puts the hidden tests back from the gradebook). The learner's
+    own cells stay, each after the nbgrader cell it followed. A grade id seen twice keeps its
+    first copy; later copies become plain cells (nbgrader's ``DeduplicateIds`` keeps the last,
+    which lets a learner append a doctored copy). Grade ids the release does not have lose
+    their nbgrader metadata.
+
+    Examples
+    --------
+    >>> from nbformat.v4 import new_code_cell, new_notebook
+    >>> meta = lambda g, s=False: {"nbgrader": {"grade_id": g, "grade": not s, "solution": s,
+    ...                                         "locked": not s, "points": 1}}
+    >>> release = new_notebook(cells=[new_code_cell("stub", metadata=meta("a", True)),
+    ...                               new_code_cell("test", metadata=meta("t"))])
+    >>> mine = new_notebook(cells=[new_code_cell("test", metadata=meta("t")),
+    ...                            new_code_cell("answer", metadata=meta("a", True)),
+    ...                            new_code_cell("helper")])
+    >>> [c.source for c in restore_structure(mine, release).cells]
+    ['answer', 'helper', 'test']
+    """
+    released = [c for c in release.cells if grade_id(c)]
+    release_ids = {grade_id(c): c for c in released}
+    # the learner's cells, grouped after the nbgrader cell they follow (None: before any)
+    taken: dict[str, NotebookNode] = {}
+    followers: dict[str | None, list[NotebookNode]] = {None: []}
+    anchor: str | None = None
+    for cell in submitted.cells:
+        gid = grade_id(cell)
+        if gid in release_ids and gid not in taken:
+            taken[gid] = cell
+            anchor = gid
+            followers.setdefault(gid, [])
+            continue
+        if gid is not None:
+            cell = NotebookNode({**cell, "metadata": {**cell.metadata}})
+            cell.metadata.pop("nbgrader", None)
+        followers.setdefault(anchor, []).append(cell)
+    cells: list[NotebookNode] = list(followers[None])
+    for want in released:
+        gid = grade_id(want)
+        got = taken.get(gid)
+        if got is None:
+            cell = NotebookNode(dict(want))
+        else:
+            cell = NotebookNode(dict(got))
+            cell.metadata = NotebookNode({**got.metadata, "nbgrader": dict(want.metadata.nbgrader)})
+            if cell.cell_type != want.cell_type or want.metadata.nbgrader.get("locked"):
+                cell = NotebookNode(dict(want))
+        cells.append(cell)
+        cells.extend(followers.get(gid, []))
+    restored = NotebookNode(dict(submitted))
+    restored.cells = cells
+    return restored
+
+
+_SIGNS = {
+    "monkeypatches numpy": r"\b(np|numpy)(\.testing)?\.\w+\s*=[^=]",
+    "changes builtins": r"\b(builtins|__builtins__)\b",
+    "patches IPython": r"\b(get_ipython|showtraceback|set_custom_exc|InteractiveShell)\b",
+    "uses setattr on a module": r"\bsetattr\s*\(",
+    "exits the kernel": r"\b(os\._exit|sys\.exit|exit\(|quit\()",
+    "uses ctypes": r"\bctypes\b",
+    "reads or writes files": r"\b(open|os\.(listdir|walk|scandir|remove|unlink)|shutil|glob)\b",
+    "defines __eq__": r"def\s+__eq__",
+    "touches sys.modules": r"\bsys\.modules\b",
+}
+
+
+def static_signs(notebook: NotebookNode, release: NotebookNode) -> list[str]:
+    """Signs of tampering in the learner's own code (code cells not in the release).
+
+    Examples
+    --------
+    >>> from nbformat.v4 import new_code_cell, new_notebook
+    >>> mine = new_notebook(cells=[new_code_cell("import numpy as np\\nnp.isclose = 1")])
+    >>> static_signs(mine, new_notebook())
+    ['monkeypatches numpy']
+    >>> static_signs(mine, mine)
+    []
+    """
+    given = {c.source for c in release.cells}
+    code = "\n".join(
+        c.source for c in notebook.cells if c.cell_type == "code" and c.source not in given
+    )
+    return [name for name, pattern in _SIGNS.items() if re.search(pattern, code)]

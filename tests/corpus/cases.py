@@ -1,0 +1,491 @@
+"""A corpus of learner submissions, honest and hostile, each with the score it deserves.
+
+The corpus is generated from the course's release notebooks, so it follows the course when
+the lessons change. :data:`CASES` maps a student id to a :class:`Case`: how to build the
+hand-in, the autograded points it must get per test, and the flag kinds the report must give.
+:func:`write_corpus` writes every case in nbgrader's ``submitted/<student>/<assignment>/``
+layout; :func:`write_zip_corpus` writes a few as per-student ``.zip`` / ``.ipynb`` files.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbformat.notebooknode import NotebookNode
+
+EXERCISE = "04_exercise"
+GRADIENT = "02_the_gradient"
+EXERCISE_TESTS = ["test_update_numbers", "test_update_arrays", "test_update_converges"]
+RATE_TEST = "test_learning_rate"
+
+CORRECT = (
+    "def gradient_descent_update(x, gradx, learning_rate):\n    return x - learning_rate * gradx\n"
+)
+RATE = "def choose_learning_rate():\n    return 0.1\n"
+
+
+def update(body: str, prefix: str = "", suffix: str = "") -> str:
+    """An answer cell defining ``gradient_descent_update`` with ``body`` as its code."""
+    lines = "\n".join("    " + line for line in body.strip("\n").splitlines())
+    return f"{prefix}def gradient_descent_update(x, gradx, learning_rate):\n{lines}\n{suffix}"
+
+
+WRONG_SIGN = update("return x + learning_rate * gradx")
+
+#: Known wrong implementations: each must fail every hidden update test.
+WRONG_UPDATES = {
+    "adds_gradient": WRONG_SIGN,
+    "ignores_rate": update("return x - gradx"),
+    "returns_step": update("return learning_rate * gradx"),
+    "returns_none": update("x - learning_rate * gradx"),
+    "mutates_input": update("x -= learning_rate * gradx\nreturn x"),
+    "scalar_only": update("return float(x) - float(learning_rate) * float(gradx)"),
+}
+
+#: Test cells the wrong implementations above pass anyway (the rest score 0): the convergence
+#: test only asks that 100 steps reach the minimum, which a step of 0.2 x also does.
+WRONG_PASSES: dict[str, set[str]] = {
+    "returns_step": {"test_update_converges"},
+    "mutates_input": {"test_update_converges"},
+    "scalar_only": {"test_update_converges"},
+}
+
+
+@dataclass
+class Case:
+    """One submission of the corpus and what grading it must give.
+
+    ``passes`` are the test cells that must score full points (all others 0); ``flags`` the
+    flag kinds the report must give (others may be added, e.g. ``suspicious``).
+    """
+
+    build: Callable[[dict], bytes | None]
+    passes: set[str]
+    flags: set[str] = field(default_factory=set)
+    assignment: str = EXERCISE
+    extras: dict[str, bytes] = field(default_factory=dict)
+    why: str = ""
+
+
+# --- notebook surgery on the release ---------------------------------------------------------
+def _cells(nb: NotebookNode) -> dict[str, NotebookNode]:
+    return {
+        c.metadata.nbgrader["grade_id"]: c
+        for c in nb.cells
+        if "grade_id" in c.metadata.get("nbgrader", {})
+    }
+
+
+def answered(release: NotebookNode, answers: dict[str, str]) -> NotebookNode:
+    """A copy of the release with the answer cells (by grade id) replaced."""
+    nb = nbformat.from_dict(json.loads(json.dumps(release)))
+    cells = _cells(nb)
+    for gid, source in answers.items():
+        cells[gid].source = source
+    return nb
+
+
+def _bytes(nb: NotebookNode) -> bytes:
+    return nbformat.writes(nb).encode("utf-8")
+
+
+def _exercise(answers: dict[str, str]) -> Callable[[dict], bytes]:
+    return lambda ctx: _bytes(answered(ctx["release"][EXERCISE], answers))
+
+
+def _edit(answers: dict[str, str], surgery: Callable[[NotebookNode, dict], None]):
+    def build(ctx: dict) -> bytes:
+        nb = answered(ctx["release"][EXERCISE], answers)
+        surgery(nb, ctx)
+        return _bytes(nb)
+
+    return build
+
+
+def _index(nb: NotebookNode, gid: str) -> int:
+    return next(
+        i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == gid
+    )
+
+
+def _delete(nb: NotebookNode, ctx: dict) -> None:
+    del nb.cells[_index(nb, "test_update_numbers")]
+
+
+def _duplicate(nb: NotebookNode, ctx: dict) -> None:
+    copy = nbformat.from_dict(json.loads(json.dumps(nb.cells[_index(nb, "test_update_arrays")])))
+    copy.source = "print('all tests passed')"
+    nb.cells.append(copy)
+
+
+def _split(nb: NotebookNode, ctx: dict) -> None:
+    i = _index(nb, "test_update_numbers")
+    first = nb.cells[i]
+    second = nbformat.from_dict(json.loads(json.dumps(first)))
+    lines = first.source.splitlines()
+    first.source, second.source = lines[0], "\n".join(lines[1:]) or "pass"
+    nb.cells.insert(i + 1, second)
+
+
+def _edit_tests(nb: NotebookNode, ctx: dict) -> None:
+    for gid in [*EXERCISE_TESTS, RATE_TEST]:
+        nb.cells[_index(nb, gid)].source = "print('passed')"
+
+
+def _reorder(nb: NotebookNode, ctx: dict) -> None:
+    test = nb.cells.pop(_index(nb, RATE_TEST))
+    nb.cells.insert(_index(nb, "choose_learning_rate"), test)
+
+
+def _raise_points(nb: NotebookNode, ctx: dict) -> None:
+    nb.cells[_index(nb, "test_update_numbers")].metadata.nbgrader["points"] = 100
+    nb.cells[_index(nb, RATE_TEST)].metadata.nbgrader["points"] = 100
+
+
+def _latin1(ctx: dict) -> bytes:
+    nb = answered(
+        ctx["release"][EXERCISE],
+        {"gradient_descent_update": CORRECT + "# caf\u00e9\n", "choose_learning_rate": RATE},
+    )
+    return nbformat.writes(nb).encode("utf-8").replace("caf\u00e9".encode(), b"caf\xe9")
+
+
+def _spy(ctx: dict) -> bytes:
+    """Tries to read the solution, the gradebook and other learners' work, and to write them."""
+    root = ctx["root"]
+    targets = [
+        str(root / "solutions" / EXERCISE / f"{EXERCISE}.ipynb"),
+        str(root / "gradebook.db"),
+        str(ctx["submitted"] / "correct" / EXERCISE / f"{EXERCISE}.ipynb"),
+    ]
+    spy = f"""
+import glob, os, sqlite3
+SEEN = []
+for path in {targets!r}:
+    try:
+        with open(path, 'rb') as handle:
+            SEEN.append('READ:' + path + ':' + str(len(handle.read())))
+    except OSError:
+        pass
+    try:
+        with open(path, 'ab') as handle:
+            handle.write(b'tampered')
+            SEEN.append('WROTE:' + path)
+    except OSError:
+        pass
+try:
+    db = sqlite3.connect({str(root / "gradebook.db")!r})
+    db.execute("update grade set auto_score = 100")
+    db.commit()
+    SEEN.append('DB-WRITTEN')
+except Exception:
+    pass
+for top in ['/tmp', '/work', '/root', '/home', '/srv', '/var']:
+    for name in ['04_exercise.ipynb', 'gradebook.db']:
+        SEEN += ['FOUND:' + p for p in glob.glob(top + '/**/' + name, recursive=True)]
+print('SPY-REPORT', SEEN)
+"""
+    source = update("return x + learning_rate * gradx", prefix=spy)
+    return _bytes(
+        answered(
+            ctx["release"][EXERCISE],
+            {"gradient_descent_update": source, "choose_learning_rate": RATE},
+        )
+    )
+
+
+ALL = {*EXERCISE_TESTS, RATE_TEST}
+OK_RATE = {"choose_learning_rate": RATE}
+
+CASES: dict[str, Case] = {
+    "correct": Case(
+        _exercise(
+            {
+                "gradient_descent_update": CORRECT,
+                **OK_RATE,
+                "why_not_global_minimum": "It only follows the local slope, so it can stop "
+                "in a local minimum.",
+            }
+        ),
+        ALL,
+        why="right answers and a written answer for the human grader",
+    ),
+    "blank": Case(_exercise({}), set(), why="the untouched release"),
+    **{
+        name: Case(
+            _exercise({"gradient_descent_update": code, **OK_RATE}),
+            {RATE_TEST} | WRONG_PASSES.get(name, set()),
+            why="a known wrong implementation",
+        )
+        for name, code in WRONG_UPDATES.items()
+    },
+    "infinite_loop": Case(
+        _exercise({"gradient_descent_update": update("while True:\n    pass"), **OK_RATE}),
+        {RATE_TEST},
+        {"timeout"},
+    ),
+    "sys_exit": Case(
+        _exercise({"gradient_descent_update": CORRECT + "import sys\nsys.exit()\n", **OK_RATE}),
+        ALL,
+        {"suspicious"},
+        why="IPython catches SystemExit: the work is graded as it is",
+    ),
+    "os_exit": Case(
+        _exercise({"gradient_descent_update": CORRECT + "import os\nos._exit(0)\n", **OK_RATE}),
+        set(),
+        {"crash"},
+    ),
+    "segfault": Case(
+        _exercise(
+            {"gradient_descent_update": CORRECT + "import ctypes\nctypes.string_at(0)\n", **OK_RATE}
+        ),
+        set(),
+        {"crash"},
+    ),
+    "memory_bomb": Case(
+        _exercise(
+            {
+                "gradient_descent_update": update(
+                    "hog = [bytearray(2**28) for _ in range(64)]\nreturn x - learning_rate * gradx"
+                ),
+                **OK_RATE,
+            }
+        ),
+        {RATE_TEST},
+        {"memory"},
+    ),
+    "print_flood": Case(
+        _exercise(
+            {
+                "gradient_descent_update": CORRECT
+                + "for _ in range(100_000):\n    print('x' * 1000)\n",
+                **OK_RATE,
+            }
+        ),
+        ALL,
+        {"output"},
+        why="100 MB of output is cut; the work is graded",
+    ),
+    "patch_isclose": Case(
+        _exercise(
+            {
+                "gradient_descent_update": "import numpy as np\nimport numpy.testing\n"
+                "np.isclose = lambda *a, **k: True\nnp.allclose = lambda *a, **k: True\n"
+                "np.array_equal = lambda *a, **k: True\n"
+                "numpy.testing.assert_allclose = lambda *a, **k: None\n" + WRONG_SIGN,
+                **OK_RATE,
+            }
+        ),
+        {RATE_TEST},
+        {"monkeypatch"},
+    ),
+    "patch_builtins": Case(
+        _exercise(
+            {
+                "gradient_descent_update": "import builtins\nbuiltins.abs = lambda v: 0\n"
+                "builtins.AssertionError = type('Quiet', (Exception,), {})\n" + WRONG_SIGN,
+                **OK_RATE,
+            }
+        ),
+        {RATE_TEST},
+        {"monkeypatch"},
+    ),
+    "patch_showtraceback": Case(
+        _exercise(
+            {
+                "gradient_descent_update": "ip = get_ipython()\n"
+                "ip.showtraceback = lambda *a, **k: None\n"
+                "ip.set_custom_exc((BaseException,), lambda *a, **k: None)\n" + WRONG_SIGN,
+                **OK_RATE,
+            }
+        ),
+        {RATE_TEST},
+        {"monkeypatch"},
+    ),
+    "patch_during_test": Case(
+        _exercise(
+            {
+                "gradient_descent_update": update(
+                    "import builtins\nbuiltins.abs = lambda v: 0\nreturn x + learning_rate * gradx"
+                ),
+                **OK_RATE,
+            }
+        ),
+        {RATE_TEST},
+        {"monkeypatch"},
+        why="patches while its own test runs: the test is voided",
+    ),
+    "always_equal": Case(
+        _exercise(
+            {
+                "gradient_descent_update": "class AlwaysEqual:\n"
+                "    def __eq__(self, other):\n        return True\n"
+                "    def __array__(self, dtype=None, copy=None):\n"
+                "        import numpy\n        return numpy.zeros(3)\n\n"
+                + update("return AlwaysEqual()"),
+                **OK_RATE,
+            }
+        ),
+        {RATE_TEST},
+        {"suspicious"},
+        why="nbgrader issue #1379",
+    ),
+    "visible_only": Case(
+        _exercise(
+            {
+                "gradient_descent_update": update(
+                    "import numpy as np\n"
+                    "if isinstance(x, np.ndarray):\n"
+                    "    return np.array([0.0, 0.0, 2.0])\n"
+                    "known = {(10.0, 4.0, 0.1): 9.6}\n"
+                    "return known.get((x, gradx, learning_rate), 0.0)"
+                ),
+                **OK_RATE,
+            }
+        ),
+        {RATE_TEST, "test_update_converges"},
+        why="knows only the visible tests' values (0.0 elsewhere, which happens to converge)",
+    ),
+    "deleted_test": Case(
+        _edit({"gradient_descent_update": CORRECT, **OK_RATE}, _delete), ALL, {"tampered"}
+    ),
+    "duplicated_test": Case(
+        _edit({"gradient_descent_update": CORRECT, **OK_RATE}, _duplicate), ALL, {"tampered"}
+    ),
+    "split_test": Case(
+        _edit({"gradient_descent_update": CORRECT, **OK_RATE}, _split), ALL, {"tampered"}
+    ),
+    "edited_tests": Case(
+        _edit({"gradient_descent_update": WRONG_SIGN, **OK_RATE}, _edit_tests),
+        {RATE_TEST},
+        {"tampered"},
+    ),
+    "reordered": Case(
+        _edit({"gradient_descent_update": CORRECT, **OK_RATE}, _reorder), ALL, {"tampered"}
+    ),
+    "raised_points": Case(
+        _edit(
+            {
+                "gradient_descent_update": CORRECT,
+                "choose_learning_rate": RATE.replace("0.1", "1.5"),
+            },
+            _raise_points,
+        ),
+        set(EXERCISE_TESTS),
+        {"tampered"},
+    ),
+    "not_json": Case(lambda ctx: b'{"cells": [ {"cell_type": "code", ', set(), {"invalid"}),
+    "missing_notebook": Case(lambda ctx: None, set(), {"missing"}, extras={"notes.txt": b"hi"}),
+    "latin1_bytes": Case(_latin1, ALL, {"encoding"}),
+    "spy": Case(_spy, {RATE_TEST}, {"suspicious"}, why="reads and writes what it must not"),
+    "gradient_correct": Case(
+        lambda ctx: _bytes(
+            answered(
+                ctx["release"][GRADIENT],
+                {
+                    "cost_gradient": "def cost_gradient(w, b, x, y):\n"
+                    "    error = w * x + b - y\n"
+                    "    return np.array([2 * np.mean(error * x), 2 * np.mean(error)])\n"
+                },
+            )
+        ),
+        {"test_cost_gradient"},
+        assignment=GRADIENT,
+    ),
+    "gradient_blank": Case(
+        lambda ctx: _bytes(ctx["release"][GRADIENT]), set(), assignment=GRADIENT
+    ),
+}
+
+
+def read_releases(release_dir: Path) -> dict[str, NotebookNode]:
+    """The release notebooks of the two graded assignments."""
+    return {
+        name: nbformat.read(release_dir / name / f"{name}.ipynb", as_version=4)
+        for name in (EXERCISE, GRADIENT)
+    }
+
+
+def write_corpus(
+    root: Path, submitted: Path, release_dir: Path, only: list[str] | None = None
+) -> dict[str, Case]:
+    """Write the corpus (or the cases in ``only``) in nbgrader's layout under ``submitted``."""
+    ctx = {"root": root, "submitted": submitted, "release": read_releases(release_dir)}
+    chosen = {k: v for k, v in CASES.items() if only is None or k in only}
+    for student, case in chosen.items():
+        folder = submitted / student / case.assignment
+        folder.mkdir(parents=True, exist_ok=True)
+        data = case.build(ctx)
+        if data is not None:
+            (folder / f"{case.assignment}.ipynb").write_bytes(data)
+        for name, content in case.extras.items():
+            (folder / name).write_bytes(content)
+    return chosen
+
+
+def write_zip_corpus(folder: Path, release_dir: Path) -> dict[str, tuple[set[str], set[str]]]:
+    """Per-student files as exported from an LMS: zips (one with a ``../`` member) and a
+    loose notebook. Returns student -> (tests that must pass, flag kinds required)."""
+    ctx = {"root": folder, "submitted": folder, "release": read_releases(release_dir)}
+    folder.mkdir(parents=True, exist_ok=True)
+    good = CASES["correct"].build(ctx)
+    wrong = CASES["adds_gradient"].build(ctx)
+    with zipfile.ZipFile(folder / "zara.zip", "w") as z:
+        z.writestr(f"zara/{EXERCISE}.ipynb", good)
+        z.writestr("../escaped.txt", "outside")
+        z.writestr("data.csv", "1,2\n")
+    with zipfile.ZipFile(folder / "zeno.zip", "w") as z:
+        z.writestr(f"{EXERCISE}.ipynb", wrong)
+    (folder / "broken.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    return {
+        "zara": (ALL, {"intake"}),
+        "zeno": ({RATE_TEST}, set()),
+        "broken": (set(), {"intake"}),
+    }
+
+
+def make_course(root: Path, repo: Path) -> Path:
+    """A throw-away course root: the repository's sources and nbgrader configuration, with
+    a release generated from them by nbgrader (so the corpus matches the sources)."""
+    import shutil
+
+    from autograder.coursedir import nbgrader_api
+
+    (root / "autograder").mkdir(parents=True)
+    shutil.copytree(repo / "solutions", root / "solutions", ignore=shutil.ignore_patterns("*.py"))
+    shutil.copy(repo / "autograder" / "nbgrader_config.py", root / "autograder")
+    api = nbgrader_api(root)
+    for name in (GRADIENT, EXERCISE):
+        result = api.generate_assignment(name, force=True, create=True)
+        assert result["success"], result.get("error") or result.get("log")
+    (root / "gradebook.db").unlink()
+    return root
+
+
+def tree_hashes(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``folder``, by relative path."""
+    import hashlib
+
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def auto_scores(db_url: str, student: str, assignment: str) -> dict[str, float | None]:
+    """Auto score of every autograded code test cell of a student's submission."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url, "gradient-descent") as gb:
+        notebook = gb.find_submission_notebook(assignment, assignment, student)
+        return {
+            g.name: g.auto_score
+            for g in notebook.grades
+            if g.cell_type == "code" and g.name.startswith("test_")
+        }

@@ -1,0 +1,183 @@
+"""The class-grading command on the corpus of honest and hostile submissions.
+
+The whole corpus (tests/corpus/cases.py) is graded once, by ``grade_class`` with its
+sandbox and parallel workers, into a throw-away course with nbgrader's SQLite gradebook; each
+test then checks one promise: the score each case deserves, the flags the report gives, files
+left byte-identical, nothing secret seen, feedback without hidden tests.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import sqlite3
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook, SubmittedAssignment
+
+from autograder.grading import Course, grade_class
+from autograder.worker import Limits
+from tests.corpus.cases import (
+    CASES,
+    EXERCISE,
+    auto_scores,
+    make_course,
+    tree_hashes,
+    write_corpus,
+)
+from tests.notebook_tools import REPO
+
+HONEST = {"correct", "blank", "gradient_correct", "gradient_blank"} | {
+    "adds_gradient",
+    "ignores_rate",
+    "returns_step",
+    "returns_none",
+    "mutates_input",
+    "scalar_only",
+    "visible_only",
+}
+
+
+@pytest.fixture(scope="session")
+def corpus_run(tmp_path_factory) -> dict:
+    root = make_course(tmp_path_factory.mktemp("grade-corpus"), REPO)
+    submitted = root / "submitted"
+    cases = write_corpus(root, submitted, root / "course")
+    other = root / "course"  # the release, which learner code must not change either
+    before = {"submitted": tree_hashes(submitted), "course": tree_hashes(other)}
+    course = Course(root)
+    result = grade_class(
+        submitted,
+        course,
+        root / "reports",
+        limits=Limits(cell_timeout=3, notebook_timeout=20),
+        progress=False,
+    )
+    after = {"submitted": tree_hashes(submitted), "course": tree_hashes(other)}
+    outcomes = {o.student: o for o in result.outcomes}
+    return {
+        "root": root,
+        "course": course,
+        "cases": cases,
+        "result": result,
+        "outcomes": outcomes,
+        "before": before,
+        "after": after,
+    }
+
+
+def test_every_submission_is_graded_once(corpus_run):
+    result = corpus_run["result"]
+    assert sorted(o.student for o in result.outcomes) == sorted(corpus_run["cases"])
+    assert result.graded_now == len(corpus_run["cases"]) and result.skipped == 0
+
+
+@pytest.mark.parametrize("student", sorted(CASES))
+def test_score_is_deserved(corpus_run, student):
+    case = CASES[student]
+    got = auto_scores(corpus_run["course"].db_url, student, case.assignment)
+    assert got, f"{student}: no graded test cells in the gradebook"
+    with Gradebook(corpus_run["course"].db_url, "gradient-descent") as gb:
+        points = {
+            g.name: g.max_score
+            for g in gb.find_notebook(case.assignment, case.assignment).grade_cells
+            if g.name in got
+        }
+    want = {name: (points[name] if name in case.passes else 0.0) for name in got}
+    assert got == want, f"{student} ({case.why or 'see cases.py'})"
+
+
+@pytest.mark.parametrize("student", sorted(CASES))
+def test_flags_are_given(corpus_run, student):
+    case = CASES[student]
+    kinds = {kind for kind, _ in corpus_run["outcomes"][student].flags}
+    assert case.flags <= kinds, f"{student}: flags {kinds}, expected {case.flags}"
+    if student in HONEST:
+        assert kinds == set(), f"{student}: an honest submission was flagged: {kinds}"
+
+
+def test_report_lists_each_flagged_submission_with_its_reason(corpus_run):
+    report = json.loads((corpus_run["result"].out_dir / "report.json").read_text())
+    listed = {(a["student"], a["assignment"]): a["reasons"] for a in report["attention"]}
+    for student, case in CASES.items():
+        if case.flags:
+            reasons = listed.get((student, case.assignment))
+            assert reasons, f"{student} is not in the report's attention list"
+            assert all(r.split(":")[0] for r in reasons)
+    assert ("correct", EXERCISE) not in listed
+    # the written answer of the exercise waits for a human grader
+    assert f"correct/{EXERCISE}" in report["manual"]
+
+
+def test_report_shows_pass_rate_and_most_common_failure(corpus_run):
+    report = json.loads((corpus_run["result"].out_dir / "report.json").read_text())
+    numbers = report["tests"][EXERCISE]["test_update_numbers"]
+    passed = sum("test_update_numbers" in c.passes for c in CASES.values())
+    assert numbers["passed"] == passed
+    assert numbers["messages"], "the commonest failure messages are listed"
+    page = (corpus_run["result"].out_dir / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 2, "one figure per assignment"
+    assert "Needs attention" in page and "timed out" in page and "crashed" in page
+
+
+def test_submitted_files_are_byte_identical(corpus_run):
+    assert corpus_run["after"]["submitted"] == corpus_run["before"]["submitted"]
+    assert corpus_run["after"]["course"] == corpus_run["before"]["course"]
+
+
+def test_learner_code_sees_no_secret_and_writes_nothing(corpus_run):
+    graded = corpus_run["root"] / "autograded" / "spy" / EXERCISE / f"{EXERCISE}.ipynb"
+    outputs = "".join(
+        o.get("text", "")
+        for c in nbformat.read(graded, as_version=4).cells
+        for o in c.get("outputs", [])
+    )
+    assert "SPY-REPORT []" in outputs, outputs[-2000:]
+    with sqlite3.connect(corpus_run["root"] / "gradebook.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("select count(*) from grade where auto_score > 2").fetchone() == (0,)
+
+
+def test_gradebook_has_one_submission_per_student_and_assignment(corpus_run):
+    with Gradebook(corpus_run["course"].db_url, "gradient-descent") as gb:
+        rows = [(s.student.id, s.assignment.name) for s in gb.db.query(SubmittedAssignment)]
+    assert len(rows) == len(set(rows)) == len(CASES)
+
+
+def test_csv_export_matches_the_gradebook(corpus_run):
+    with open(corpus_run["result"].csv, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    # nbgrader's export has a row for every student and assignment; no hand-in scores 0
+    assert len(rows) == len(CASES) * 2
+    handed_in = {(student, case.assignment) for student, case in CASES.items()}
+    with Gradebook(corpus_run["course"].db_url, "gradient-descent") as gb:
+        for row in rows:
+            if (row["student_id"], row["assignment"]) in handed_in:
+                sub = gb.find_submission(row["assignment"], row["student_id"])
+                assert float(row["score"]) == pytest.approx(sub.score)
+            else:
+                assert float(row["score"]) == 0
+
+
+def test_feedback_names_failed_tests_without_their_code(corpus_run):
+    root = corpus_run["root"]
+    source = (REPO / "solutions" / EXERCISE / f"{EXERCISE}.ipynb").read_text()
+    assert "_hidden_update_numbers" in source, "the hidden test this check looks for"
+    for student in ("adds_gradient", "patch_isclose", "correct"):
+        page = (root / "feedback" / student / EXERCISE / f"{EXERCISE}.html").read_text()
+        assert "_hidden_update_numbers" not in page and "default_rng(101)" not in page
+        assert "BEGIN HIDDEN TESTS" not in page
+    failed = corpus_run["outcomes"]["adds_gradient"].tests["test_update_numbers"]["message"]
+    page = (root / "feedback" / "adds_gradient" / EXERCISE / f"{EXERCISE}.html").read_text()
+    hint = failed.split(": ", 1)[1]
+    assert html.escape(hint) in page or hint in page, "the failing test's hint is shown"
+
+
+def test_no_feedback_for_unreadable_notebooks(corpus_run):
+    root = corpus_run["root"]
+    for student in ("not_json", "missing_notebook"):
+        assert not (root / "feedback" / student).exists()
+        assert not Path(root / "autograded" / student / EXERCISE / f"{EXERCISE}.ipynb").exists()
