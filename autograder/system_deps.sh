@@ -2,7 +2,8 @@
 # System packages the class grader and its tests need, from Debian's archive:
 #   bubblewrap  - the sandbox every learner kernel runs in (python -m autograder grade refuses
 #                 to grade without it)
-#   postgresql  - a real PostgreSQL server for the test of a PostgreSQL gradebook
+#   postgresql  - a real PostgreSQL server for the test of a PostgreSQL gradebook; it brings
+#                 libpq5, which the pure-Python psycopg (requirements.txt) loads
 #   util-linux  - prlimit and setpriv (memory limit, unprivileged user); part of every Debian
 # Installs only what is missing; needs root (CI and the developers' machines run as root).
 set -euo pipefail

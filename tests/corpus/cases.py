@@ -489,3 +489,13 @@ def auto_scores(db_url: str, student: str, assignment: str) -> dict[str, float |
             for g in notebook.grades
             if g.cell_type == "code" and g.name.startswith("test_")
         }
+
+
+def ensure_system_deps(repo: Path) -> None:
+    """Install the grader's Debian packages if missing (bubblewrap, PostgreSQL), or fail."""
+    import subprocess
+
+    done = subprocess.run(
+        ["bash", str(repo / "autograder" / "system_deps.sh")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr or done.stdout

@@ -1,0 +1,65 @@
+"""``python -m autograder grade``: bad input gets one line naming the problem, exit 1."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder.__main__ import main
+from autograder.intake import find_submissions
+from tests.corpus.cases import EXERCISE, write_zip_corpus
+from tests.notebook_tools import COURSE, REPO
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(
+        [sys.executable, "-m", "autograder", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "args", "message"),
+    [
+        (lambda tmp: tmp / "nowhere", [], "no such folder"),
+        (lambda tmp: tmp, [], "empty folder"),
+        (lambda tmp: (tmp / "a.txt").write_text("x") and tmp / "a.txt", [], "not a folder"),
+        (lambda tmp: tmp, ["--assignment", "99_nope"], "99_nope: unknown assignment"),
+        (lambda tmp: (tmp / "ada.ipynb").write_text("{}") and tmp, [], "--assignment"),
+    ],
+    ids=["wrong-path", "empty", "file", "unknown-assignment", "flat-without-assignment"],
+)
+def test_bad_input_is_one_line_and_exit_1(tmp_path, make, args, message):
+    target = make(tmp_path)
+    done = run_cli("grade", str(target), *args, "--out", str(tmp_path / "out"))
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert message in lines[0]
+
+
+def test_bad_option_exits_non_zero(tmp_path, capsys):
+    assert main(["grade", str(tmp_path), "--workers", "0"]) == 1
+    assert "--workers 0" in capsys.readouterr().err
+
+
+def test_zip_layout_keeps_escaping_members_out(tmp_path):
+    expected = write_zip_corpus(tmp_path / "lms", COURSE)
+    found = {
+        s.student: s for s in find_submissions(tmp_path / "lms", {EXERCISE: [EXERCISE]}, EXERCISE)
+    }
+    assert set(found) == set(expected)
+    assert found["zara"].data is not None and "data.csv" in found["zara"].extras
+    assert not any(".." in name for name in found["zara"].extras)
+    assert any("../escaped.txt" in p for p in found["zara"].problems)
+    assert found["broken"].data is None and "not a readable zip" in found["broken"].problems[0]
