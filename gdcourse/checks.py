@@ -20,6 +20,22 @@ from gdcourse.functions import mse, numerical_gradient, parabola, parabola_slope
 Update = Callable[..., object]
 
 
+def _answer(function: Callable[..., object], *args: object) -> object:
+    """Call a learner's function; if it is still the unfilled stub, say so in plain words.
+
+    The error stays a ``NotImplementedError`` (what an unanswered cell is expected to raise),
+    and its traceback ends here rather than inside the check's own code.
+    """
+    try:
+        return function(*args)
+    except NotImplementedError:
+        name = getattr(function, "__name__", "your function")
+        raise NotImplementedError(
+            f"{name} is not written yet: replace `raise NotImplementedError()` in its cell "
+            "with your answer, run that cell, then run this check again."
+        ) from None
+
+
 def _as_float(value: object, what: str) -> float:
     """Turn a learner's result into a float, or explain why it cannot be one."""
     if value is None:
@@ -53,7 +69,7 @@ def check_gradient_descent_update(update: Update) -> str:
     """
     x, grad, rate = 10.0, 4.0, 0.1
     call = f"gradient_descent_update({x}, {grad}, {rate})"
-    got = _as_float(update(x, grad, rate), call)
+    got = _as_float(_answer(update, x, grad, rate), call)
     expected = x - rate * grad
     if not math.isclose(got, expected, rel_tol=1e-9):
         hints = {
@@ -149,7 +165,7 @@ def check_cost_gradient(cost_gradient: Callable[..., object], x, y) -> str:
     'cost_gradient: matches the finite-difference estimate.'
     """
     for w, b in [(0.0, 0.0), (2.0, -1.0), (-0.5, 3.0)]:
-        result = cost_gradient(w, b, x, y)
+        result = _answer(cost_gradient, w, b, x, y)
         if result is None:
             raise AssertionError("cost_gradient returned None: did you forget `return`?")
         got = np.asarray(result, dtype=float)

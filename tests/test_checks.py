@@ -99,3 +99,11 @@ def test_cost_gradient_hints(gradient, hint: str):
 
 def test_cost_gradient_passes_the_right_formula():
     assert "matches" in check_cost_gradient(_true_gradient, *make_points())
+
+
+def test_unfilled_stub_is_named_in_plain_words():
+    def gradient_descent_update(x, gradx, learning_rate):
+        raise NotImplementedError()
+
+    with pytest.raises(NotImplementedError, match="gradient_descent_update is not written yet"):
+        check_gradient_descent_update(gradient_descent_update)
