@@ -80,6 +80,8 @@ def run_grade(args: argparse.Namespace) -> int:
         f"graded {result.graded_now} submissions, {result.skipped} already graded, "
         f"{flagged} need attention, in {result.seconds:.1f} s"
     )
+    times = ", ".join(f"{k} {v:.1f} s" for k, v in result.phases.items())
+    print(f"time:     {times}")
     print(f"report:   {result.report}")
     print(f"grades:   {result.csv}")
     print(f"feedback: {course.root / course.dirs.feedback_directory}")

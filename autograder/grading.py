@@ -45,7 +45,7 @@ from autograder.coursedir import (
     source_assignments,
 )
 from autograder.intake import Submission, find_submissions
-from autograder.sandbox import default_sandbox, require_sandbox
+from autograder.sandbox import default_sandbox, require_sandbox, warm_home
 from autograder.worker import Limits, Outcome, WorkerSetup, grade, init_worker, outcome_from_json
 
 
@@ -284,6 +284,24 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+def remove_stale_scratch() -> list[Path]:
+    """Delete scratch folders of earlier runs that were killed (their process is gone).
+
+    A scratch folder holds the template gradebook, which has the hidden tests' source.
+    """
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob("autograder-*"):
+        try:
+            pid = int((folder / "pid").read_text())
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        except (OSError, ValueError):
+            continue
+    return removed
+
+
 # --- the command ---------------------------------------------------------------------------
 @dataclass
 class RunResult:
@@ -296,6 +314,7 @@ class RunResult:
     report: Path | None = None
     csv: Path | None = None
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 def grade_class(
@@ -322,12 +341,16 @@ def grade_class(
     out_dir.mkdir(parents=True, exist_ok=True)
     journal = out_dir / "journal.jsonl"
     done = read_journal(journal)
+    phases: dict[str, float] = {}
+    remove_stale_scratch()
     scratch = Path(tempfile.mkdtemp(prefix="autograder-"))
+    (scratch / "pid").write_text(str(os.getpid()))
     os.chmod(scratch, 0o711)
     try:
         sandbox = default_sandbox(limits.memory_bytes)
         require_sandbox(sandbox, scratch)
         template = register_assignments(course, assignments, scratch)
+        phases["setup"] = time.monotonic() - started
         todo: list[Submission] = []
         kept: list[Outcome] = []
         for sub in submissions:
@@ -343,23 +366,30 @@ def grade_class(
             source_files=instructor_files(course, assignments),
             sandbox=sandbox,
             limits=limits,
+            home_template=str(warm_home(sandbox, scratch / "home")) if todo else "",
         )
         fresh = _run_pool(todo, setup, course, journal, workers, progress, stop_after)
+        phases["grading"] = time.monotonic() - started - phases["setup"]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    result = RunResult(kept + fresh, len(fresh), len(kept), out_dir)
+    result = RunResult(kept + fresh, len(fresh), len(kept), out_dir, phases=phases)
     if stop_after is not None and len(fresh) >= stop_after:
         return result
+    mark = time.monotonic()
     if feedback:
         from autograder.feedback import export_grades, make_feedback
 
         for name in assignments:
             make_feedback(course, name)
         result.csv = export_grades(course, out_dir / "grades.csv")
+    phases["feedback"] = time.monotonic() - mark
+    mark = time.monotonic()
     from autograder.report import write_report
 
     result.seconds = round(time.monotonic() - started, 1)
     result.report = write_report(course, result, assignments)
+    phases["report"] = time.monotonic() - mark
+    result.seconds = round(time.monotonic() - started, 1)
     return result
 
 

@@ -76,6 +76,7 @@ class WorkerSetup:
     source_files: dict[str, dict[str, bytes]]  # assignment -> instructor files to copy
     sandbox: Sandbox
     limits: Limits
+    home_template: str = ""
 
 
 @dataclass
@@ -178,6 +179,8 @@ def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
 
     workdir: Path = _STATE["workdir"]
     prepare_workdir(workdir)
+    if setup.home_template:
+        shutil.copytree(setup.home_template, workdir, dirs_exist_ok=True)
     resources = {
         "nbgrader": {
             "notebook": sub.notebook,

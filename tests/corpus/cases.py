@@ -449,7 +449,7 @@ def write_zip_corpus(folder: Path, release_dir: Path) -> dict[str, tuple[set[str
     }
 
 
-def make_course(root: Path, repo: Path) -> Path:
+def make_course(root: Path, repo: Path, keep_gradebook: bool = False) -> Path:
     """A throw-away course root: the repository's sources and nbgrader configuration, with
     a release generated from them by nbgrader (so the corpus matches the sources)."""
     import shutil
@@ -463,7 +463,8 @@ def make_course(root: Path, repo: Path) -> Path:
     for name in (GRADIENT, EXERCISE):
         result = api.generate_assignment(name, force=True, create=True)
         assert result["success"], result.get("error") or result.get("log")
-    (root / "gradebook.db").unlink()
+    if not keep_gradebook:
+        (root / "gradebook.db").unlink()
     return root
 
 
