@@ -79,6 +79,7 @@ class GuardedExecute(Execute):
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
         self.events: list[tuple[str, str]] = []
+        self.kernel_cpu = 0.0
         self._chars = 0
         self._truncated = False
         self._key = guard.new_key()
@@ -113,7 +114,7 @@ class GuardedExecute(Execute):
                     if any(o.get("ename") == "CellTimeoutError" for o in cell.outputs):
                         self.events.append(("timeout", f"cell {index} timed out"))
                     if test:
-                        after = self._guard_check()
+                        after = self._guard_check(after_test=True)
                         if after != "clean":
                             self.events.append(("monkeypatch", f"during cell {index}: {after}"))
                             cell.outputs.append(
@@ -138,9 +139,26 @@ class GuardedExecute(Execute):
                     )
                     stop = ("crash", "not run: the kernel died in an earlier cell")
             self.timeout = cell_timeout
+            self.kernel_cpu = self._kernel_cpu() if stop is None or stop[0] != "crash" else 0.0
         if self._truncated:
             self.events.append(("output", f"output over {self.max_output_chars} characters cut"))
         return self.nb, self.resources
+
+    def _kernel_cpu(self) -> float:
+        """CPU seconds the kernel (and what it started) used, as the kernel reports it.
+
+        The sandbox's reaper does not pass the kernel's CPU time on to the grader's rusage, so
+        the benchmark adds this up instead. Only statistics: never used for a grade.
+        """
+        expression = (
+            "(lambda r, c: r.ru_utime + r.ru_stime + c.ru_utime + c.ru_stime)"
+            "(__import__('resource').getrusage(0), __import__('resource').getrusage(-1))"
+        )
+        try:
+            status, value = self._user_expression("", expression)
+            return float(value) if status == "ok" else 0.0
+        except Exception:
+            return 0.0
 
     # --- the guard -------------------------------------------------------------------------
     def _user_expression(self, code: str, expression: str | None) -> tuple[str, str]:
@@ -167,10 +185,9 @@ class GuardedExecute(Execute):
         if status != "ok":
             raise RuntimeError(f"the grader's guard did not install: {detail}")
 
-    def _guard_check(self) -> str:
-        status, value = self._user_expression(
-            guard.check_code(self._key), guard.result_expression(self._key)
-        )
+    def _guard_check(self, after_test: bool = False) -> str:
+        code = guard.after_test_code(self._key) if after_test else guard.check_code(self._key)
+        status, value = self._user_expression(code, guard.result_expression(self._key))
         if status != "ok":
             return f"the grader's guard was removed or broken ({value or status})"
         return value

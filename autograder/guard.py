@@ -9,6 +9,10 @@ it puts every changed object back and returns the names that had changed. A chan
 *after* a test means the code under test tampered while it was tested, and the grader voids
 that test.
 
+After each test cell the guard also forgets that cell's source (input history, ``In``,
+``_i`` variables, the history database, ``linecache``), so learner code that runs later
+cannot print the hidden tests into its own output, or read them with ``inspect``.
+
 This is a guard against the common cheats, not a proof: code in the same process can, with
 enough effort, find the snapshot. The report also lists the static signs of tampering that
 :mod:`autograder.tamper` finds in the source.
@@ -117,7 +121,39 @@ def __ag_install(key, names):
     def run():
         holder.last = check()
 
+    marker = "### BEGIN " + "HIDDEN TESTS"
+
+    def scrub():
+        # forget the source of the test cell that just ran: input history, _i variables,
+        # the history database and linecache (which inspect.getsource reads)
+        import linecache
+        hm = shell.history_manager
+        for hist in (hm.input_hist_parsed, hm.input_hist_raw):
+            for i, text in enumerate(hist):
+                if marker in text:
+                    hist[i] = ""
+        for cache in (getattr(hm, "db_input_cache", []),):
+            cache[:] = [row for row in cache if marker not in str(row)]
+        ns = shell.user_ns
+        for name, value in list(ns.items()):
+            if name.startswith("_i") and isinstance(value, str) and marker in value:
+                ns[name] = ""
+        for entry in (ns.get("In"), ns.get("_ih")):
+            if isinstance(entry, list):
+                for i, text in enumerate(entry):
+                    if isinstance(text, str) and marker in text:
+                        entry[i] = ""
+        for name, entry in list(linecache.cache.items()):
+            if len(entry) > 2 and any(marker in line or key in line for line in entry[2]):
+                del linecache.cache[name]
+        try:
+            hm.db.execute("DELETE FROM history WHERE source LIKE ? OR source_raw LIKE ?",
+                          ("%" + marker + "%", "%" + marker + "%"))
+        except Exception:
+            pass
+
     holder.run = run
+    holder.scrub = scrub
     sys.modules[key] = holder
 
 __ag_install(KEY, NAMES)
@@ -147,6 +183,17 @@ def check_code(key: str) -> str:
     "__import__('sys').modules['_ag_x'].run()"
     """
     return f"__import__('sys').modules[{key!r}].run()"
+
+
+def after_test_code(key: str) -> str:
+    """The code run after a test cell: the check, then forgetting the test cell's source.
+
+    Examples
+    --------
+    >>> after_test_code("_ag_x")
+    "__import__('sys').modules['_ag_x'].run(); __import__('sys').modules['_ag_x'].scrub()"
+    """
+    return f"{check_code(key)}; __import__('sys').modules[{key!r}].scrub()"
 
 
 def result_expression(key: str) -> str:

@@ -62,7 +62,11 @@ def summarise(outcomes: list, scores: dict, manual: set) -> dict:
             )
             entry["total"] += 1
             entry["passed"] += bool(result["passed"])
-            if not result["passed"] and result["message"]:
+            if (
+                not result["passed"]
+                and result["message"]
+                and not result["message"].startswith("GraderStop")
+            ):
                 entry["messages"][result["message"]] += 1
     for per_assignment in tests.values():
         for entry in per_assignment.values():
@@ -70,7 +74,10 @@ def summarise(outcomes: list, scores: dict, manual: set) -> dict:
             entry["messages"] = entry["messages"].most_common(3)
     attention = []
     for outcome in sorted(outcomes, key=lambda o: (o.assignment, o.student)):
-        reasons = [f"{ATTENTION.get(kind, kind)}: {detail}" for kind, detail in outcome.flags]
+        merged: dict[str, list[str]] = {}
+        for kind, detail in outcome.flags:
+            merged.setdefault(kind, []).append(detail)
+        reasons = [f"{ATTENTION.get(k, k)}: {'; '.join(d)}" for k, d in merged.items()]
         if (outcome.student, outcome.assignment) in manual:
             reasons.append("needs manual grading: written answer")
         hard = [k for k, _ in outcome.flags if k != "suspicious"]

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbformat
+from jupyter_core.utils import run_sync
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import (
@@ -98,6 +99,7 @@ class Outcome:
     tests: dict[str, dict] = field(default_factory=dict)
     seconds: float = 0.0
     timestamp: str | None = None
+    kernel_cpu: float = 0.0
 
     def to_json(self) -> dict:
         """The outcome as a JSON-able dict (the notebook left out).
@@ -226,7 +228,14 @@ def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
     try:
         notebook, resources = runner.preprocess(notebook, resources, km=km)
     finally:
+        # nbclient leaves a kernel it was handed running: stop it (and its sandbox) here
+        try:
+            if km.has_kernel:
+                run_sync(km.shutdown_kernel)(now=True)
+        except Exception:  # already dead
+            LOG.debug("kernel shutdown failed", exc_info=True)
         shutil.rmtree(workdir, ignore_errors=True)
+    out.kernel_cpu = round(runner.kernel_cpu, 3)
     for kind, detail in runner.events:
         out.flags.append([kind, detail])
     if any(o.get("ename") == "MemoryError" for c in notebook.cells for o in c.get("outputs", [])):

@@ -3,7 +3,9 @@
 Generates N learner submissions of the exercise (a realistic mix: 40 % correct, 20 % wrong
 sign, 20 % blank, 20 % partial: a right update with a learning rate that is too large), then
 grades them three ways, each in its own fresh copy of the course and each as a subprocess
-whose wall time and CPU time (its own and its children's: kernels included) are measured:
+whose wall time and CPU time (``getrusage`` of the command and its descendants; for the
+grader's sandboxed kernels, which the sandbox's reaper hides from ``getrusage``, the CPU
+time each kernel reported before it was shut down) are measured:
 
 1. plain serial ``nbgrader autograde 04_exercise`` (autograding only: no feedback, no export);
 2. ``python -m autograder grade`` (autograde in parallel sandboxes, feedback, CSV, report);
@@ -22,6 +24,7 @@ depend on the machine.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import subprocess
@@ -87,7 +90,8 @@ def build(n: int, where: Path) -> Path:
 
 
 def measure(argv: list[str], cwd: Path) -> tuple[float, float, str]:
-    """Wall seconds, CPU seconds (with all descendants) and the output of one command."""
+    """Wall seconds, CPU seconds (the command and every descendant it waited for, from
+    ``getrusage``) and the output of one command."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
@@ -98,6 +102,15 @@ def measure(argv: list[str], cwd: Path) -> tuple[float, float, str]:
     if done.returncode != 0:
         print(f"warning: {argv[:4]} exited {done.returncode}: {done.stderr[-500:]}")
     return wall, cpu, done.stdout + done.stderr
+
+
+def sandboxed_kernel_cpu(journal: Path) -> float:
+    """CPU seconds of the grader's kernels, as each kernel reported it (see the journal).
+
+    bubblewrap's reaper does not pass its children's CPU time on to ``getrusage``, so the
+    grader asks each kernel for its own before shutting it down.
+    """
+    return sum(json.loads(line).get("kernel_cpu", 0.0) for line in journal.open())
 
 
 def main() -> int:
@@ -132,6 +145,7 @@ def main() -> int:
     if args.workers:
         argv += ["--workers", str(args.workers)]
     wall_us, cpu_us, out = measure(argv, REPO)
+    cpu_us += sandboxed_kernel_cpu(ours / "reports" / "journal.jsonl")
     phases = next((line for line in out.splitlines() if line.startswith("time:")), "")
     print(
         f"autograder grade (parallel):  {wall_us:7.1f} s wall, {cpu_us / n:5.2f} CPU s/submission"

@@ -147,6 +147,19 @@ def _raise_points(nb: NotebookNode, ctx: dict) -> None:
     nb.cells[_index(nb, RATE_TEST)].metadata.nbgrader["points"] = 100
 
 
+def _history(nb: NotebookNode, ctx: dict) -> None:
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            "import inspect, linecache\n"
+            "print('\\n'.join(In))\n"
+            "print(globals().get('_i5', ''))\n"
+            "print(get_ipython().history_manager.input_hist_raw)\n"
+            "print([''.join(v[2]) for v in linecache.cache.values() if len(v) > 2])\n"
+            "print(inspect.getsource(_hidden_update_numbers))\n"
+        )
+    )
+
+
 def _latin1(ctx: dict) -> bytes:
     nb = answered(
         ctx["release"][EXERCISE],
@@ -365,6 +378,11 @@ CASES: dict[str, Case] = {
         {RATE_TEST},
         {"tampered"},
     ),
+    "history_leak": Case(
+        _edit({"gradient_descent_update": CORRECT, **OK_RATE}, _history),
+        ALL,
+        why="prints the kernel's input history, where the hidden tests ran, into its feedback",
+    ),
     "reordered": Case(
         _edit({"gradient_descent_update": CORRECT, **OK_RATE}, _reorder), ALL, {"tampered"}
     ),
@@ -449,7 +467,12 @@ def write_zip_corpus(folder: Path, release_dir: Path) -> dict[str, tuple[set[str
     }
 
 
-def make_course(root: Path, repo: Path, keep_gradebook: bool = False) -> Path:
+def make_course(
+    root: Path,
+    repo: Path,
+    keep_gradebook: bool = False,
+    assignments: tuple[str, ...] = (GRADIENT, EXERCISE),
+) -> Path:
     """A throw-away course root: the repository's sources and nbgrader configuration, with
     a release generated from them by nbgrader (so the corpus matches the sources)."""
     import shutil
@@ -460,7 +483,7 @@ def make_course(root: Path, repo: Path, keep_gradebook: bool = False) -> Path:
     shutil.copytree(repo / "solutions", root / "solutions", ignore=shutil.ignore_patterns("*.py"))
     shutil.copy(repo / "autograder" / "nbgrader_config.py", root / "autograder")
     api = nbgrader_api(root)
-    for name in (GRADIENT, EXERCISE):
+    for name in assignments:
         result = api.generate_assignment(name, force=True, create=True)
         assert result["success"], result.get("error") or result.get("log")
     if not keep_gradebook:
