@@ -63,3 +63,14 @@ def test_zip_layout_keeps_escaping_members_out(tmp_path):
     assert not any(".." in name for name in found["zara"].extras)
     assert any("../escaped.txt" in p for p in found["zara"].problems)
     assert found["broken"].data is None and "not a readable zip" in found["broken"].problems[0]
+
+
+def test_no_sandbox_no_grading(tmp_path):
+    from autograder.sandbox import Sandbox, SandboxError, require_sandbox
+
+    missing = Sandbox(bwrap=str(tmp_path / "no-bwrap"))
+    with pytest.raises(SandboxError, match="no-bwrap: not installed"):
+        require_sandbox(missing, tmp_path)
+    broken = Sandbox(bwrap="false")  # exists, but starts nothing
+    with pytest.raises(SandboxError, match="the sandbox does not start here"):
+        require_sandbox(broken, tmp_path)

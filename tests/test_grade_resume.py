@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook, SubmittedAssignment
 
-from tests.corpus.cases import CASES, auto_scores, make_course, tree_hashes, write_corpus
+from tests.corpus.cases import (
+    CASES,
+    auto_scores,
+    ensure_system_deps,
+    make_course,
+    tree_hashes,
+    write_corpus,
+)
 from tests.notebook_tools import REPO
 
 QUICK = [
@@ -43,6 +50,7 @@ def env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def killed_and_resumed(tmp_path_factory) -> dict:
+    ensure_system_deps(REPO)  # bubblewrap: without it the grader refuses to run
     root = make_course(tmp_path_factory.mktemp("grade-resume"), REPO)
     write_corpus(root, root / "submitted", root / "course", QUICK)
     before = tree_hashes(root / "submitted")
