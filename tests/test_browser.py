@@ -120,14 +120,18 @@ def test_typed_answers_pass_their_checks(page: Page, lab: LabServer, lesson: str
 
 def test_a_wrong_answer_is_caught(page: Page, lab: LabServer):
     """Guard: the same checks fail when the typed update step goes uphill."""
-    wrong = {"gradient_descent_update": ANSWERS["04_exercise"]["gradient_descent_update"]
-             .replace("x - learning_rate", "x + learning_rate")}
+    wrong = {
+        "gradient_descent_update": ANSWERS["04_exercise"]["gradient_descent_update"].replace(
+            "x - learning_rate", "x + learning_rate"
+        )
+    }
     driver.open_notebook(page, lab.notebook_url(_notebook("04_exercise")))
     _type_answers(page, "04_exercise", wrong)
     state = driver.run_all(page)
     assert checks.error_problems(state, answered=True)
     assert "gradient_descent_update: all checks passed." in checks.missing_messages(
-        state, SUCCESS["04_exercise"])
+        state, SUCCESS["04_exercise"]
+    )
 
 
 def test_screenshots_folder_is_ignored_by_git():

@@ -107,8 +107,9 @@ def secret_lines() -> list[str]:
     lines = set()
     for source in sorted(SOLUTIONS.rglob("*.ipynb")):
         for region in secret_regions(read(source)):
-            lines.update(" ".join(line.split()) for line in region.splitlines()
-                         if len(line.strip()) >= 12)
+            lines.update(
+                " ".join(line.split()) for line in region.splitlines() if len(line.strip()) >= 12
+            )
     return sorted(lines)
 
 
@@ -120,8 +121,12 @@ def leaks(text: str) -> list[str]:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The site, built once through the command line."""
     output = tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "gdcourse.site", str(output)], check=True, cwd=REPO,
-                   stdin=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "gdcourse.site", str(output)],
+        check=True,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+    )
     return output
 
 
@@ -151,10 +156,16 @@ def test_contents_links_point_at_headings(site: Path):
 @pytest.mark.parametrize("name", ["index", *LESSONS])
 def test_images_exist_decode_and_have_alt_text(site: Path, name: str):
     page = parse(site / f"{name}.html")
-    problems = [f"image {n}: no alt text" for n, img in enumerate(page.images)
-                if not img.get("alt", "").strip()]
-    problems += [f"image {n}: {problem}" for n, img in enumerate(page.images)
-                 if (problem := image_problem(img.get("src", ""), site))]
+    problems = [
+        f"image {n}: no alt text"
+        for n, img in enumerate(page.images)
+        if not img.get("alt", "").strip()
+    ]
+    problems += [
+        f"image {n}: {problem}"
+        for n, img in enumerate(page.images)
+        if (problem := image_problem(img.get("src", ""), site))
+    ]
     assert not problems, "\n".join(problems)
 
 
@@ -226,8 +237,11 @@ def test_site_in_chromium(served: str, browser: Browser):
     page.screenshot(path=str(SCREENSHOTS / "site-index.png"), full_page=True)
     page.locator("ol.lessons h2 a").nth(2).click()
     page.wait_for_load_state()
-    page.wait_for_function("""() => window.MathJax?.isReady && MathJax.Hub.queue.running === 0
-        && MathJax.Hub.queue.pending === 0""", timeout=30000)
+    page.wait_for_function(
+        """() => window.MathJax?.isReady && MathJax.Hub.queue.running === 0
+        && MathJax.Hub.queue.pending === 0""",
+        timeout=30000,
+    )
     typeset = page.locator(".MathJax, .MathJax_Display").count()
     math_errors = page.locator(".MathJax_Error, [class*=merror]").count()
     broken = page.evaluate("""() => [...document.images]
@@ -245,8 +259,9 @@ def test_an_unexpected_error_stops_the_build(tmp_path: Path):
     """Only the stubs (cells tagged raises-exception) may fail; any other error stops the build."""
     lesson = tmp_path / "course" / "01_broken"
     lesson.mkdir(parents=True)
-    stub = nbformat.v4.new_code_cell("raise NotImplementedError()",
-                                     metadata={"tags": ["raises-exception"]})
+    stub = nbformat.v4.new_code_cell(
+        "raise NotImplementedError()", metadata={"tags": ["raises-exception"]}
+    )
     notebook = nbformat.v4.new_notebook(cells=[stub, nbformat.v4.new_code_cell("1 / 0")])
     nbformat.write(notebook, lesson / "01_broken.ipynb")
     with pytest.raises(CellExecutionError, match="ZeroDivisionError"):

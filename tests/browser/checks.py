@@ -58,12 +58,16 @@ def expected_images(
     ([0], [1])
     """
     if len(solution.cells) != len(release.cells):
-        raise ValueError("the release and its solution have different numbers of cells: "
-                         "run ./dev release")
-    if any(cell.cell_type == "code" and cell.source.strip() and cell.execution_count is None
-           for cell in solution.cells):
-        raise ValueError("the solution notebook is not executed, so it tells no figure count: "
-                         "run ./dev release")
+        raise ValueError(
+            "the release and its solution have different numbers of cells: run ./dev release"
+        )
+    if any(
+        cell.cell_type == "code" and cell.source.strip() and cell.execution_count is None
+        for cell in solution.cells
+    ):
+        raise ValueError(
+            "the solution notebook is not executed, so it tells no figure count: run ./dev release"
+        )
     return [
         0 if RAISES in rel.metadata.get("tags", []) and not answered else stored_images(sol)
         for sol, rel in zip(solution.cells, release.cells, strict=True)

@@ -20,8 +20,14 @@ CHROMIUM = Path("/usr/bin/chromium")
 # Flags for a headless, sandbox-free chromium on a closed network: without the
 # background-networking ones, chromium's own connections are refused here, many at a time.
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 INSTALL_SCRIPT = "tests/browser/install_browser.sh"
 
@@ -112,8 +118,9 @@ def _wait_for(page: Page, test, what: str, timeout: float, settle: int = 1) -> d
             return state
         time.sleep(0.4)
     prompts = [c["prompt"] for c in state.get("cells", []) if c["type"] == "code"]
-    raise TimeoutError(f"{what} not reached in {timeout} s: kernel {state.get('kernel')}, "
-                       f"prompts {prompts}")
+    raise TimeoutError(
+        f"{what} not reached in {timeout} s: kernel {state.get('kernel')}, prompts {prompts}"
+    )
 
 
 def open_notebook(page: Page, url: str, timeout: float = 90.0) -> dict[str, Any]:
@@ -228,8 +235,12 @@ def screenshot_notebook(page: Page, path: Path, max_height: int = 16000) -> Path
     panel = page.locator(".jp-NotebookPanel").bounding_box()
     last = page.locator(".jp-Notebook .jp-Cell").last.bounding_box()
     bottom = min(last["y"] + last["height"] + 16, panel["y"] + panel["height"])
-    clip = {"x": panel["x"], "y": panel["y"], "width": panel["width"],
-            "height": bottom - panel["y"]}
+    clip = {
+        "x": panel["x"],
+        "y": panel["y"],
+        "width": panel["width"],
+        "height": bottom - panel["y"],
+    }
     page.screenshot(path=str(path), clip=clip)
     page.set_viewport_size(viewport)
     return path

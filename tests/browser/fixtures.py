@@ -34,10 +34,15 @@ def require_chromium() -> None:
     if problem is None:
         return
     if can_install_chromium():
-        pytest.fail(f"{problem}, although this machine can install it: run {INSTALL_SCRIPT} "
-                    "(./dev test does) and look at its output", pytrace=False)
-    pytest.skip(f"!!! BROWSER TEST NOT RUN: {problem} and this machine cannot install it "
-                f"(needs root and apt-get; see {INSTALL_SCRIPT})")
+        pytest.fail(
+            f"{problem}, although this machine can install it: run {INSTALL_SCRIPT} "
+            "(./dev test does) and look at its output",
+            pytrace=False,
+        )
+    pytest.skip(
+        f"!!! BROWSER TEST NOT RUN: {problem} and this machine cannot install it "
+        f"(needs root and apt-get; see {INSTALL_SCRIPT})"
+    )
 
 
 @contextmanager

@@ -122,7 +122,9 @@ def lab_command(root: Path, home: Path, port: int, token: str) -> list[str]:
     True
     """
     command = [
-        sys.executable, "-m", "jupyterlab",
+        sys.executable,
+        "-m",
+        "jupyterlab",
         "--no-browser",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}",
@@ -153,8 +155,9 @@ def wait_until_up(server: LabServer, process: subprocess.Popen, timeout: float =
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited ({process.returncode}):\n"
-                               f"{server.log.read_text()[-3000:]}")
+            raise RuntimeError(
+                f"JupyterLab exited ({process.returncode}):\n{server.log.read_text()[-3000:]}"
+            )
         if _answers(server):
             return
         time.sleep(0.25)
@@ -200,8 +203,12 @@ def running_lab(course: Path, workdir: Path) -> Iterator[LabServer]:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     with server.log.open("w") as log:
         process = subprocess.Popen(
-            lab_command(root, home, port, token), cwd=root, env=env,
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            lab_command(root, home, port, token),
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         try:
             wait_until_up(server, process)
