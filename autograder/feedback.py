@@ -100,8 +100,8 @@ class HideTestCode(NbGraderPreprocessor):
         return cell, resources
 
 
-def make_feedback(course, assignment: str) -> None:
-    """Run nbgrader's ``generate_feedback`` for every graded learner of ``assignment``."""
+def feedback_api(course) -> NbGraderAPI:
+    """An NbGraderAPI whose ``generate_feedback`` hides the hidden tests."""
     ensure_alembic_on_path()
     config = course.config.copy()
     config.CourseDirectory.db_url = course.db_url
@@ -111,8 +111,12 @@ def make_feedback(course, assignment: str) -> None:
         ClearHiddenTests,
         CSSHTMLHeaderPreprocessor,
     ]
-    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-    result = api.generate_feedback(assignment, force=True)
+    return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+
+
+def make_feedback(course, assignment: str) -> None:
+    """Run nbgrader's ``generate_feedback`` for every graded learner of ``assignment``."""
+    result = feedback_api(course).generate_feedback(assignment, force=True)
     if not result["success"]:
         lines = (result.get("error") or result.get("log") or "").strip().splitlines()
         raise CourseError(
@@ -127,3 +131,24 @@ def export_grades(course, target: Path) -> Path:
     with Gradebook(course.db_url, course.course_id) as gb:
         plugin.export(gb)
     return target
+
+
+_APIS: dict[tuple[str, str], NbGraderAPI] = {}
+
+
+def feedback_task(job: tuple[str, str, str, str]) -> str:
+    """Pool task: nbgrader's feedback for one learner; returns "" or a one-line error.
+
+    ``job`` is ``(course root, db_url, assignment, student)``. The gradebook is only read.
+    """
+    from autograder.grading import Course
+
+    root, db_url, assignment, student = job
+    api = _APIS.get((root, db_url))
+    if api is None:
+        api = _APIS[(root, db_url)] = feedback_api(Course(Path(root), db_url))
+    result = api.generate_feedback(assignment, student, force=True)
+    if result["success"]:
+        return ""
+    lines = (result.get("error") or result.get("log") or "").strip().splitlines()
+    return f"{student}/{assignment}: generate_feedback failed: {lines[-1] if lines else '?'}"

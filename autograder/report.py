@@ -56,10 +56,14 @@ def summarise(outcomes: list, scores: dict, manual: set) -> dict:
     """
     tests: dict[str, dict[str, dict]] = {}
     for outcome in outcomes:
-        for test, result in outcome.tests.items():
-            entry = tests.setdefault(outcome.assignment, {}).setdefault(
+        for test in outcome.tests:
+            tests.setdefault(outcome.assignment, {}).setdefault(
                 test, {"passed": 0, "total": 0, "messages": Counter()}
             )
+    for outcome in outcomes:
+        for test, entry in tests.get(outcome.assignment, {}).items():
+            # a notebook that could not be run (missing, not a notebook) fails every test
+            result = outcome.tests.get(test, {"passed": False, "message": "not graded"})
             entry["total"] += 1
             entry["passed"] += bool(result["passed"])
             if (

@@ -119,6 +119,7 @@ def test_report_shows_pass_rate_and_most_common_failure(corpus_run):
     numbers = report["tests"][EXERCISE]["test_update_numbers"]
     passed = sum("test_update_numbers" in c.passes for c in CASES.values())
     assert numbers["passed"] == passed
+    assert numbers["total"] == sum(c.assignment == EXERCISE for c in CASES.values())
     assert numbers["messages"], "the commonest failure messages are listed"
     page = (corpus_run["result"].out_dir / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 2, "one figure per assignment"
