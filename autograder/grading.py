@@ -44,7 +44,6 @@ from autograder.coursedir import (
     load_config,
     source_assignments,
 )
-from autograder.feedback import feedback_task
 from autograder.intake import Submission, find_submissions
 from autograder.sandbox import default_sandbox, require_sandbox, warm_home
 from autograder.worker import Limits, Outcome, WorkerSetup, grade, init_worker, outcome_from_json
@@ -369,8 +368,7 @@ def grade_class(
             limits=limits,
             home_template=str(warm_home(sandbox, scratch / "home")) if todo else "",
         )
-        wanted = [(s.student, s.assignment) for s in submissions] if feedback else []
-        fresh, fed = _run_pool(todo, setup, course, journal, workers, progress, stop_after, wanted)
+        fresh = _run_pool(todo, setup, course, journal, workers, progress, stop_after)
         phases["grading"] = time.monotonic() - started - phases["setup"]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -381,9 +379,8 @@ def grade_class(
     if feedback:
         from autograder.feedback import export_grades, make_feedback
 
-        if not fed:
-            for name in assignments:
-                make_feedback(course, name)
+        for name in assignments:
+            make_feedback(course, name)
         result.csv = export_grades(course, out_dir / "grades.csv")
     phases["feedback"] = time.monotonic() - mark
     mark = time.monotonic()
@@ -404,13 +401,9 @@ def _run_pool(
     workers: int | None,
     progress: bool,
     stop_after: int | None,
-    feedback_for: list[tuple[str, str]],
-) -> tuple[list[Outcome], bool]:
-    """Grade ``todo`` in a pool, saving each result here; then, in the same pool, nbgrader's
-    feedback for every (student, assignment) of ``feedback_for`` that has an autograded
-    notebook. Returns the outcomes and whether the feedback was made."""
+) -> list[Outcome]:
     if not todo:
-        return [], False
+        return []
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
     bar = Progress(len(todo)) if progress else None
     fresh: list[Outcome] = []
@@ -428,22 +421,6 @@ def _run_pool(
             if stop_after is not None and len(fresh) >= stop_after:
                 pool.terminate()
                 break
-        else:
-            if bar:
-                bar.close()
-                bar = None
-            fed = bool(feedback_for)
-            if fed:
-                base = course.root / course.dirs.autograded_directory
-                jobs = [
-                    (str(course.root), course.db_url, assignment, student)
-                    for student, assignment in sorted(set(feedback_for))
-                    if any((base / student / assignment).glob("*.ipynb"))
-                ]
-                errors = [e for e in pool.imap_unordered(feedback_task, jobs) if e]
-                if errors:
-                    raise CourseError(f"{course.root}: {errors[0]}")
-            return fresh, fed
     if bar:
         bar.close()
-    return fresh, False
+    return fresh

@@ -28,9 +28,24 @@ from traitlets import Integer, List, Unicode
 
 from autograder.coursedir import CourseError
 
-#: The unprivileged user and group the kernels run as (``nobody`` / ``nogroup`` on Debian).
+#: The unprivileged user and group of the sandbox check (``nobody`` / ``nogroup`` on Debian).
+#: Each grading worker runs its kernels under a user id of its own (see :func:`worker_uid`),
+#: so that per-user limits (processes) of one learner's kernel cannot starve another's.
 SANDBOX_UID = 65534
 SANDBOX_GID = 65534
+
+
+def worker_uid(pid: int) -> int:
+    """The user id a grading worker's kernels run as: unused by any account, one per worker.
+
+    Examples
+    --------
+    >>> worker_uid(4242)
+    1004242
+    """
+    return 1_000_000 + pid
+
+
 #: Read-only system folders visible in the sandbox (those that exist on this machine).
 SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/etc", "/sbin")
 #: Variables the kernel keeps from the grader's environment; every other one is dropped.
@@ -52,8 +67,11 @@ class Sandbox:
     memory_bytes : int
         Cap on the kernel's address space (``RLIMIT_AS``): a memory bomb gets ``MemoryError``
         or dies, and the grader goes on.
-    max_processes_note : str
-        Free text for the report; the kernel has its own PID namespace.
+    file_bytes : int
+        Largest file the kernel may write (``RLIMIT_FSIZE``).
+    max_processes : int
+        Processes and threads the sandbox user may have at once (``RLIMIT_NPROC``, counted
+        over every kernel, since all run as ``nobody``): a fork bomb stops there.
 
     Examples
     --------
@@ -67,6 +85,9 @@ class Sandbox:
 
     readable: tuple[str, ...] = ()
     memory_bytes: int = 2 * 2**30
+    file_bytes: int = 512 * 2**20
+    max_processes: int = 512
+    uid: int = SANDBOX_UID
     bwrap: str = field(default_factory=lambda: shutil.which("bwrap") or "bwrap")
     setpriv: str = field(default_factory=lambda: shutil.which("setpriv") or "setpriv")
 
@@ -115,9 +136,11 @@ class Sandbox:
             "prlimit",
             f"--as={self.memory_bytes}",
             "--core=0",
+            f"--fsize={self.file_bytes}",
+            f"--nproc={self.max_processes}",
             "--",
             self.setpriv,
-            f"--reuid={SANDBOX_UID}",
+            f"--reuid={self.uid}",
             f"--regid={SANDBOX_GID}",
             "--clear-groups",
             "--inh-caps=-all",
@@ -146,20 +169,20 @@ def default_sandbox(memory_bytes: int = 2 * 2**30) -> Sandbox:
     return Sandbox(readable=tuple(kept), memory_bytes=memory_bytes)
 
 
-def prepare_workdir(workdir: Path) -> None:
+def prepare_workdir(workdir: Path, uid: int = SANDBOX_UID) -> None:
     """Create ``workdir`` empty and owned by the sandbox user, so the kernel can write in it."""
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    os.chown(workdir, SANDBOX_UID, SANDBOX_GID)
+    os.chown(workdir, uid, SANDBOX_GID)
 
 
-def hand_over(path: Path) -> None:
+def hand_over(path: Path, uid: int = SANDBOX_UID) -> None:
     """Give ``path`` (a file or a whole tree) to the sandbox user."""
     for root, dirs, files in os.walk(path):
-        os.chown(root, SANDBOX_UID, SANDBOX_GID)
+        os.chown(root, uid, SANDBOX_GID)
         for name in dirs + files:
-            os.chown(os.path.join(root, name), SANDBOX_UID, SANDBOX_GID, follow_symlinks=False)
+            os.chown(os.path.join(root, name), uid, SANDBOX_GID, follow_symlinks=False)
 
 
 def require_sandbox(box: Sandbox, scratch: Path) -> None:
@@ -180,12 +203,12 @@ def require_sandbox(box: Sandbox, scratch: Path) -> None:
                 "install it with `bash autograder/system_deps.sh` (Debian's bubblewrap)"
             )
     probe = scratch / "sandbox-probe"
-    prepare_workdir(probe)
+    prepare_workdir(probe, box.uid)
     secret = scratch / "sandbox-secret"
     secret.write_text("hidden")
     code = (
         "import os, sys\n"
-        f"assert os.getuid() == {SANDBOX_UID}, os.getuid()\n"
+        f"assert os.getuid() == {box.uid}, os.getuid()\n"
         f"assert not os.path.exists({str(secret)!r}), 'secret visible'\n"
         "open('ok', 'w').write('ok')\n"
         "try:\n    open('/usr/sandbox-write-test', 'w')\nexcept OSError:\n    pass\n"
@@ -212,7 +235,7 @@ def warm_home(box: Sandbox, folder: Path) -> Path:
     Each kernel starts with an empty home; copying this one in saves it rebuilding the font
     caches (about a second of CPU per submission).
     """
-    prepare_workdir(folder)
+    prepare_workdir(folder, box.uid)
     code = "import matplotlib.pyplot, IPython"
     subprocess.run(
         box.wrap([sys.executable, "-c", code], folder),

@@ -20,6 +20,7 @@ real gradebook.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -45,7 +46,13 @@ from nbgrader.preprocessors import (
 
 from autograder.execution import GuardedExecute, is_test_cell
 from autograder.intake import Submission, safe_relative
-from autograder.sandbox import Sandbox, SandboxedKernelManager, hand_over, prepare_workdir
+from autograder.sandbox import (
+    Sandbox,
+    SandboxedKernelManager,
+    hand_over,
+    prepare_workdir,
+    worker_uid,
+)
 from autograder.tamper import inspect_structure, restore_structure, static_signs
 
 LOG = logging.getLogger("autograder")
@@ -124,7 +131,12 @@ def init_worker(setup: WorkerSetup) -> None:
     scratch = Path(setup.scratch)
     db = scratch / f"worker-{os.getpid()}.db"
     shutil.copy(setup.template_db, db)
-    _STATE.update(setup=setup, db_url=f"sqlite:///{db}", workdir=scratch / f"work-{os.getpid()}")
+    _STATE.update(
+        setup=setup,
+        db_url=f"sqlite:///{db}",
+        workdir=scratch / f"work-{os.getpid()}",
+        sandbox=dataclasses.replace(setup.sandbox, uid=worker_uid(os.getpid())),
+    )
 
 
 def grade(sub: Submission) -> Outcome:
@@ -180,7 +192,8 @@ def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
     notebook = restore_structure(notebook, release)
 
     workdir: Path = _STATE["workdir"]
-    prepare_workdir(workdir)
+    box: Sandbox = _STATE["sandbox"]
+    prepare_workdir(workdir, box.uid)
     if setup.home_template:
         shutil.copytree(setup.home_template, workdir, dirs_exist_ok=True)
     resources = {
@@ -208,7 +221,7 @@ def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
         target = workdir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-    hand_over(workdir)
+    hand_over(workdir, box.uid)
 
     limits = setup.limits
     km = SandboxedKernelManager(
@@ -217,7 +230,8 @@ def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
         ip=str(workdir / ".kernel"),
         connection_file=str(workdir / ".kernel.json"),
     )
-    km.sandbox_argv_prefix = setup.sandbox.wrap([], workdir)
+    km.sandbox_argv_prefix = box.wrap([], workdir)
+    km.sandbox_uid = box.uid
     runner = GuardedExecute(
         timeout=limits.cell_timeout,
         notebook_timeout=limits.notebook_timeout,
