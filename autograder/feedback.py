@@ -131,24 +131,3 @@ def export_grades(course, target: Path) -> Path:
     with Gradebook(course.db_url, course.course_id) as gb:
         plugin.export(gb)
     return target
-
-
-_APIS: dict[tuple[str, str], NbGraderAPI] = {}
-
-
-def feedback_task(job: tuple[str, str, str, str]) -> str:
-    """Pool task: nbgrader's feedback for one learner; returns "" or a one-line error.
-
-    ``job`` is ``(course root, db_url, assignment, student)``. The gradebook is only read.
-    """
-    from autograder.grading import Course
-
-    root, db_url, assignment, student = job
-    api = _APIS.get((root, db_url))
-    if api is None:
-        api = _APIS[(root, db_url)] = feedback_api(Course(Path(root), db_url))
-    result = api.generate_feedback(assignment, student, force=True)
-    if result["success"]:
-        return ""
-    lines = (result.get("error") or result.get("log") or "").strip().splitlines()
-    return f"{student}/{assignment}: generate_feedback failed: {lines[-1] if lines else '?'}"
