@@ -48,9 +48,9 @@ WRONG_UPDATES = {
 }
 
 #: Test cells the wrong implementations above pass anyway (the rest score 0): the convergence
-#: test only asks that 100 steps reach the minimum, which a step of 0.2 x also does.
+#: test runs the scalar loop along gradient descent's path, which in-place and scalar-only
+#: code get right for numbers.
 WRONG_PASSES: dict[str, set[str]] = {
-    "returns_step": {"test_update_converges"},
     "mutates_input": {"test_update_converges"},
     "scalar_only": {"test_update_converges"},
 }
@@ -361,8 +361,8 @@ CASES: dict[str, Case] = {
                 **OK_RATE,
             }
         ),
-        {RATE_TEST, "test_update_converges"},
-        why="knows only the visible tests' values (0.0 elsewhere, which happens to converge)",
+        {RATE_TEST},
+        why="knows only the visible tests' values (0.0 elsewhere)",
     ),
     "deleted_test": Case(
         _edit({"gradient_descent_update": CORRECT, **OK_RATE}, _delete), ALL, {"tampered"}
