@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -124,6 +125,9 @@ def find_submissions(
     >>> _ = (tmp / "ada.ipynb").write_text("{}")
     >>> [(s.student, s.assignment) for s in find_submissions(tmp, {"a1": ["a1"]}, "a1")]
     [('ada', 'a1')]
+    >>> _ = (tmp / "no good!.ipynb").write_text("{}")
+    >>> [(s.student, s.data is None) for s in find_submissions(tmp, {"a1": ["a1"]}, "a1")]
+    [('ada', False), ('unnamed-no_good_', True)]
     """
     folder = Path(folder)
     if assignment is not None and assignment not in notebooks:
@@ -143,8 +147,8 @@ def find_submissions(
                 f"{assignment}: has {len(notebooks[assignment])} notebooks; per-student "
                 "files need an assignment with exactly one"
             )
-        reader = _from_zip if layout == "zip" else _from_loose
-        found = reader(folder, assignment, notebooks[assignment][0])
+        pattern, reader = ("*.zip", _read_zip) if layout == "zip" else ("*.ipynb", _read_loose)
+        found = _from_files(folder, pattern, reader, assignment, notebooks[assignment][0])
     if not found:
         raise CourseError(f"{folder}: no submissions for {assignment or 'any known assignment'}")
     return found
@@ -154,15 +158,26 @@ def _student_of(path: Path) -> str | None:
     return path.stem if STUDENT_ID.match(path.stem) else None
 
 
-def _from_loose(folder: Path, assignment: str, notebook: str) -> list[Submission]:
+def _from_files(
+    folder: Path,
+    pattern: str,
+    read: Callable[[Path, str, str, str], Submission],
+    assignment: str,
+    notebook: str,
+) -> list[Submission]:
+    """One submission per file matching ``pattern``, named by student; ``read`` opens it."""
     out = []
-    for path in sorted(folder.glob("*.ipynb")):
+    for path in sorted(folder.glob(pattern)):
         student = _student_of(path)
         if student is None or path.is_symlink():
             out.append(_unusable(path, assignment, notebook))
-            continue
-        out.append(Submission(student, assignment, notebook, path.read_bytes(), origin=str(path)))
+        else:
+            out.append(read(path, student, assignment, notebook))
     return out
+
+
+def _read_loose(path: Path, student: str, assignment: str, notebook: str) -> Submission:
+    return Submission(student, assignment, notebook, path.read_bytes(), origin=str(path))
 
 
 def _unusable(path: Path, assignment: str, notebook: str) -> Submission:
@@ -177,41 +192,34 @@ def _unusable(path: Path, assignment: str, notebook: str) -> Submission:
     )
 
 
-def _from_zip(folder: Path, assignment: str, notebook: str) -> list[Submission]:
-    out = []
-    for path in sorted(folder.glob("*.zip")):
-        student = _student_of(path)
-        if student is None or path.is_symlink():
-            out.append(_unusable(path, assignment, notebook))
-            continue
-        sub = Submission(student, assignment, notebook, None, origin=str(path))
-        try:
-            with zipfile.ZipFile(path) as archive:
-                members = [m for m in archive.infolist() if not m.is_dir()]
-                for member in members:
-                    rel = safe_relative(member.filename)
-                    if rel is None:
-                        sub.problems.append(
-                            f"{path.name}: member {member.filename!r} points outside the "
-                            "submission: ignored"
-                        )
-                        continue
-                    if "__MACOSX" in rel.split("/"):
-                        continue
-                    if PurePosixPath(rel).name == f"{notebook}.ipynb" and sub.data is None:
-                        sub.data = archive.read(member)
-                    elif member.file_size <= MAX_EXTRA_BYTES:
-                        sub.extras[PurePosixPath(rel).name if "/" in rel else rel] = archive.read(
-                            member
-                        )
-                    else:
-                        sub.problems.append(f"{path.name}: {rel} is too large: ignored")
-        except (zipfile.BadZipFile, OSError) as error:
-            sub.problems.append(f"{path.name}: not a readable zip file ({error})")
-        if sub.data is None and not any("zip file" in p for p in sub.problems):
-            sub.problems.append(f"{path.name}: no {notebook}.ipynb inside")
-        out.append(sub)
-    return out
+def _read_zip(path: Path, student: str, assignment: str, notebook: str) -> Submission:
+    sub = Submission(student, assignment, notebook, None, origin=str(path))
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            for member in members:
+                rel = safe_relative(member.filename)
+                if rel is None:
+                    sub.problems.append(
+                        f"{path.name}: member {member.filename!r} points outside the "
+                        "submission: ignored"
+                    )
+                    continue
+                if "__MACOSX" in rel.split("/"):
+                    continue
+                if PurePosixPath(rel).name == f"{notebook}.ipynb" and sub.data is None:
+                    sub.data = archive.read(member)
+                elif member.file_size <= MAX_EXTRA_BYTES:
+                    sub.extras[PurePosixPath(rel).name if "/" in rel else rel] = archive.read(
+                        member
+                    )
+                else:
+                    sub.problems.append(f"{path.name}: {rel} is too large: ignored")
+    except (zipfile.BadZipFile, OSError) as error:
+        sub.problems.append(f"{path.name}: not a readable zip file ({error})")
+    if sub.data is None and not any("zip file" in p for p in sub.problems):
+        sub.problems.append(f"{path.name}: no {notebook}.ipynb inside")
+    return sub
 
 
 def _from_nbgrader(
