@@ -9,6 +9,7 @@ representative learning rates, so the cell never shows an error.
 
 from __future__ import annotations
 
+from gdcourse.descent import descend
 from gdcourse.functions import parabola, parabola_slope
 from gdcourse.plotting import (
     describe_run,
@@ -31,12 +32,9 @@ def explorer_image(learning_rate: float, start: float, epochs: int) -> str:
     >>> explorer_image(0.1, 8.0, 10).startswith('<img src="data:image/png;base64,')
     True
     """
-    from gdcourse.descent import descend
-
-    figure = plot_descent_and_cost(
-        parabola, parabola_slope, learning_rate=learning_rate, start=start, epochs=epochs, **WINDOW
-    )
-    verdict = describe_run(descend(parabola_slope, start, learning_rate, epochs))
+    path = descend(parabola_slope, start, learning_rate, epochs)
+    figure = plot_descent_and_cost(parabola, path, learning_rate=learning_rate, **WINDOW)
+    verdict = describe_run(path)
     alt = (
         f"Gradient descent on x squared plus 5 with learning rate {learning_rate:g} from "
         f"x = {start:g}: it {verdict}. Left, the path on the curve; right, the distance "

@@ -34,6 +34,7 @@ from gdcourse.config import (  # noqa: E402
     PALETTE,
     SURFACE_CMAP,
 )
+from gdcourse.descent import descend  # noqa: E402
 
 Cost = Callable[[NDArray[np.float64]], NDArray[np.float64]]
 
@@ -512,8 +513,6 @@ def plot_rate_grid(
     >>> [ax.get_title() for ax in fig.axes]
     ['rate 0.1: converges', 'rate 0.9: oscillates, converges']
     """
-    from gdcourse.descent import descend
-
     columns = min(3, len(rates))
     rows = -(-len(rates) // columns)
     fig, axes = plt.subplots(
@@ -571,11 +570,9 @@ def describe_run(path: NDArray[np.float64]) -> str:
 
 def plot_descent_and_cost(
     cost: Cost,
-    slope: Callable[[float], float],
+    path: NDArray[np.float64],
     *,
     learning_rate: float,
-    start: float,
-    epochs: int,
     xlim: tuple[float, float],
     ylim: tuple[float, float],
 ) -> Figure:
@@ -586,14 +583,11 @@ def plot_descent_and_cost(
 
     Examples
     --------
-    >>> fig = plot_descent_and_cost(lambda x: x**2 + 5, lambda x: 2 * x, learning_rate=0.1,
-    ...     start=8.0, epochs=5, xlim=(-10, 10), ylim=(0, 110))
+    >>> fig = plot_descent_and_cost(lambda x: x**2 + 5, np.array([8.0, 6.4, 5.12]),
+    ...     learning_rate=0.1, xlim=(-10, 10), ylim=(0, 110))
     >>> [ax.get_xlabel() for ax in fig.axes]
     ['x', 'epoch']
     """
-    from gdcourse.descent import descend
-
-    path = descend(slope, start, learning_rate, epochs)
     fig, (left, right) = plt.subplots(1, 2, figsize=(8.0, 3.2), dpi=DPI, layout="constrained")
     _draw_curve(left, cost, xlim, ylim)
     shown, heights = _clipped(cost, path, xlim, ylim)

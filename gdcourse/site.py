@@ -44,13 +44,17 @@ COURSE = REPO / "course"
 COURSE_TITLE = "Gradient descent, in Jupyter"
 RAISES = "raises-exception"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-UNANSWERED = "[This cell runs once you have written your answer above. Open the notebook in " \
-             "JupyterLab to try it.]\n"
+UNANSWERED = (
+    "[This cell runs once you have written your answer above. Open the notebook in "
+    "JupyterLab to try it.]\n"
+)
 MATHJAX = Path(jupyter_server_mathjax.__file__).parent / "static"
 MATHJAX_URL = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
 # nbconvert's JupyterLab template without the scripts it would fetch from a CDN, and with
 # MathJax set to the only web font that jupyter_server_mathjax ships (STIX-Web).
-_TEMPLATE = DictLoader({"course_site.html.j2": """{%- extends 'lab/index.html.j2' -%}
+_TEMPLATE = DictLoader(
+    {
+        "course_site.html.j2": """{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 {%- block html_head_js_mathjax -%}
@@ -60,7 +64,9 @@ MathJax.Hub.Config({"HTML-CSS": {availableFonts: [], preferredFont: null, imageF
 </script>
 {{ super() }}
 {%- endblock html_head_js_mathjax -%}
-"""})
+"""
+    }
+)
 _NAV_STYLE = """
   nav.course-nav { font-family: system-ui, sans-serif; padding: 0.6rem 1rem;
          border-bottom: 1px solid #ccc; background: #f6f8fa; display: flex; gap: 1.5rem; }
@@ -268,8 +274,11 @@ def render_lesson(notebook: nbformat.NotebookNode, title: str, nav: str) -> str:
     True
     """
     exporter = HTMLExporter(
-        template_name="lab", extra_loaders=[_TEMPLATE], template_file="course_site.html.j2",
-        embed_images=True, mathjax_url=MATHJAX_URL,
+        template_name="lab",
+        extra_loaders=[_TEMPLATE],
+        template_file="course_site.html.j2",
+        embed_images=True,
+        mathjax_url=MATHJAX_URL,
     )
     body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": title}})
     body = body.replace("</head>", f"<style>{_NAV_STYLE}</style>\n</head>", 1)
