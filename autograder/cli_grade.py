@@ -53,7 +53,7 @@ def add_grade_parser(commands: argparse._SubParsersAction) -> None:
 def run_grade(args: argparse.Namespace) -> int:
     """Run the ``grade`` subcommand; bad input raises CourseError (the caller prints it)."""
     from autograder.grading import Course, grade_class
-    from autograder.worker import Limits
+    from autograder.records import Limits
 
     if args.workers is not None and args.workers < 1:
         raise CourseError(f"--workers {args.workers}: needs at least 1")

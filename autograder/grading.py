@@ -44,9 +44,10 @@ from autograder.coursedir import (
     load_config,
     source_assignments,
 )
-from autograder.intake import Submission, find_submissions
+from autograder.intake import find_submissions
+from autograder.records import Limits, Outcome, Submission, outcome_from_json
 from autograder.sandbox import default_sandbox, require_sandbox, warm_home
-from autograder.worker import Limits, Outcome, WorkerSetup, grade, init_worker, outcome_from_json
+from autograder.worker import WorkerSetup, grade, init_worker
 
 
 @dataclass

@@ -17,48 +17,17 @@ submission, for the report; only a folder that is not a submissions folder at al
 
 from __future__ import annotations
 
-import hashlib
 import re
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from autograder.coursedir import CourseError
+from autograder.records import Submission
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$")
 #: Largest extra file copied into a learner's work folder; larger ones are left out.
 MAX_EXTRA_BYTES = 20 * 2**20
-
-
-@dataclass
-class Submission:
-    """One learner's hand-in for one assignment, as bytes.
-
-    Examples
-    --------
-    >>> s = Submission("ada", "04_exercise", "04_exercise", b"{}", origin="ada.ipynb")
-    >>> s.digest == Submission("ada", "04_exercise", "04_exercise", b"{}").digest
-    True
-    """
-
-    student: str
-    assignment: str
-    notebook: str
-    data: bytes | None
-    extras: dict[str, bytes] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-    timestamp: str | None = None
-    origin: str = ""
-
-    @property
-    def digest(self) -> str:
-        """SHA-256 of everything handed in: a changed submission is graded again."""
-        h = hashlib.sha256()
-        h.update(b"notebook\0" + (self.data if self.data is not None else b"<missing>"))
-        for name in sorted(self.extras):
-            h.update(b"\0" + name.encode() + b"\0" + self.extras[name])
-        return h.hexdigest()
 
 
 def safe_relative(name: str) -> str | None:

@@ -46,7 +46,7 @@ def summarise(outcomes: list, scores: dict, manual: set) -> dict:
 
     Examples
     --------
-    >>> from autograder.worker import Outcome
+    >>> from autograder.records import Outcome
     >>> a = Outcome("ada", "a1", "a1", "0", tests={"t": {"passed": True, "message": ""}})
     >>> b = Outcome("bob", "a1", "a1", "0", flags=[["crash", "kernel died in cell 3"]],
     ...             tests={"t": {"passed": False, "message": "KernelDied: ..."}})

@@ -21,13 +21,12 @@ real gradebook.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import resource
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -45,7 +44,8 @@ from nbgrader.preprocessors import (
 )
 
 from autograder.execution import GuardedExecute, is_test_cell
-from autograder.intake import Submission, safe_relative
+from autograder.intake import safe_relative
+from autograder.records import Limits, Outcome, Submission
 from autograder.sandbox import (
     Sandbox,
     SandboxedKernelManager,
@@ -56,22 +56,6 @@ from autograder.sandbox import (
 from autograder.tamper import inspect_structure, restore_structure, static_signs
 
 LOG = logging.getLogger("autograder")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Time and memory limits for one submission.
-
-    Examples
-    --------
-    >>> Limits().cell_timeout
-    30
-    """
-
-    cell_timeout: int = 30
-    notebook_timeout: float = 120.0
-    memory_bytes: int = 2 * 2**30
-    max_output_chars: int = 200_000
 
 
 @dataclass
@@ -85,40 +69,6 @@ class WorkerSetup:
     sandbox: Sandbox
     limits: Limits
     home_template: str = ""
-
-
-@dataclass
-class Outcome:
-    """The result of grading one submission: plain data for the writer and the report.
-
-    ``flags`` are ``[kind, detail]`` pairs; kinds are ``missing``, ``invalid``, ``encoding``,
-    ``tampered``, ``monkeypatch``, ``suspicious``, ``timeout``, ``crash``, ``memory``, ``output``,
-    ``intake`` and ``grader``. ``tests`` maps each autograded test cell to
-    ``{"passed": bool, "message": str}``.
-    """
-
-    student: str
-    assignment: str
-    notebook: str
-    digest: str
-    graded: str | None = None
-    flags: list[list[str]] = field(default_factory=list)
-    tests: dict[str, dict] = field(default_factory=dict)
-    seconds: float = 0.0
-    timestamp: str | None = None
-    kernel_cpu: float = 0.0
-
-    def to_json(self) -> dict:
-        """The outcome as a JSON-able dict (the notebook left out).
-
-        Examples
-        --------
-        >>> Outcome("ada", "a1", "a1", "00").to_json()["student"]
-        'ada'
-        """
-        data = asdict(self)
-        data.pop("graded")
-        return data
 
 
 _STATE: dict = {}
@@ -301,15 +251,4 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def outcome_from_json(data: dict) -> Outcome:
-    """The inverse of :meth:`Outcome.to_json` (without the notebook).
-
-    Examples
-    --------
-    >>> outcome_from_json(Outcome("ada", "a1", "a1", "00").to_json()).student
-    'ada'
-    """
-    return Outcome(**{k: v for k, v in data.items() if k in Outcome.__dataclass_fields__})
-
-
-__all__ = ["Limits", "Outcome", "WorkerSetup", "cpu_seconds", "grade", "init_worker", "json"]
+__all__ = ["WorkerSetup", "cpu_seconds", "grade", "init_worker"]

@@ -19,7 +19,7 @@ import pytest
 from nbgrader.api import Gradebook, SubmittedAssignment
 
 from autograder.grading import Course, grade_class
-from autograder.worker import Limits
+from autograder.records import Limits
 from tests.corpus.cases import (
     CASES,
     EXERCISE,

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from autograder.grading import Course, grade_class
-from autograder.worker import Limits
+from autograder.records import Limits
 from tests.corpus.cases import (
     EXERCISE,
     auto_scores,
