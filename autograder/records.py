@@ -25,6 +25,15 @@ class Limits:
     notebook_timeout: float = 120.0
     memory_bytes: int = 2 * 2**30
     max_output_chars: int = 200_000
+    # per sandbox (autograder/cgroups.py, Sandbox.wrap): processes and threads, CPUs' worth
+    # of CPU time, bytes written to the work folder and to /tmp (each)
+    max_processes: int = 256
+    cpu_share: float = 1.0
+    disk_bytes: int = 512 * 2**20
+    # intake quotas, checked before anything is unpacked (autograder/intake.py)
+    submission_bytes: int = 100 * 2**20
+    zip_members: int = 1000
+    zip_ratio: int = 100
 
 
 @dataclass
@@ -101,3 +110,27 @@ def outcome_from_json(data: dict) -> Outcome:
     'ada'
     """
     return Outcome(**{k: v for k, v in data.items() if k in Outcome.__dataclass_fields__})
+
+
+@dataclass
+class Verdict:
+    """The trusted runner's judgement of one test cell.
+
+    ``status`` is ``passed``, ``failed`` (the test's assertion), ``error`` (any other exception,
+    or a failed call into the learner's kernel) or ``timeout``; ``ename`` and ``evalue`` are the
+    error's type and message (empty when it passed), ``stdout`` what the test printed.
+
+    Examples
+    --------
+    >>> Verdict("failed", "AssertionError", "moved uphill").passed
+    False
+    """
+
+    status: str
+    ename: str = ""
+    evalue: str = ""
+    stdout: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"

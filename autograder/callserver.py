@@ -1,0 +1,95 @@
+"""The small server that the trusted test runner talks to inside a learner's kernel.
+
+This file is sent, as source and after :mod:`autograder.codec`, into the learner's kernel
+once every learner cell has run. :func:`serve` then answers requests on a unix socket until the
+runner says goodbye: each request names a snapshot (the learner's objects as they were bound
+when the run reached a test cell) and one of its names, and gets back plain data made by the
+codec. Nothing here is trusted: the learner's process can answer anything it likes, which is why
+the runner only ever receives decoded plain data and does all checking itself.
+
+Requests and replies are tuples:
+
+- ``("call", snapshot, name, args, kwargs)`` -> ``("ok", result, args_after, kwargs_after)``,
+  ``("raised", exception type name, message)``, ``("unsupported", what)`` or ``("missing",)``;
+- ``("get", snapshot, name)`` -> ``("ok", value)``, ``("unsupported", what)`` or ``("missing",)``;
+- ``("name", snapshot, name)`` -> ``("ok", the object's __name__ or "")`` or ``("missing",)``;
+- ``("bye",)`` ends the server.
+
+It imports only the standard library and has no ``__future__`` import, so that it can be joined
+to the codec's source.
+"""
+
+import io
+import socket
+import struct
+import sys
+
+_FRAME = struct.Struct(">I")
+
+
+def _receive(connection, size: int) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = connection.recv(min(left, 1 << 20))
+        if not chunk:
+            raise EOFError("the runner closed the connection")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _reply(connection, message: tuple, encode, caps) -> None:
+    try:
+        data = encode(message, caps)
+    except Exception as error:  # what the learner returned cannot be carried
+        data = encode(("unsupported", str(error)[:300]), caps)
+    connection.sendall(_FRAME.pack(len(data)) + data)
+
+
+def _call(snapshot: dict, request: tuple, encode, caps) -> tuple:
+    name = request[2]
+    if name not in snapshot:
+        return ("missing",)
+    target = snapshot[name]
+    if request[0] == "get":
+        return ("ok", target)
+    if request[0] == "name":
+        label = getattr(target, "__name__", "")
+        return ("ok", label if type(label) is str else "")
+    args, kwargs = request[3], request[4]
+    quiet = io.StringIO()
+    saved = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = quiet
+    try:
+        result = target(*args, **kwargs)
+    except BaseException as error:  # the learner's exception, whatever it is
+        kind = type(error)
+        return ("raised", kind.__name__[:100], str(error)[:1000])
+    finally:
+        sys.stdout, sys.stderr = saved
+    return ("ok", result, args, kwargs)
+
+
+def serve(path: str, snapshots: dict, encode, decode, caps, max_request: int) -> None:
+    """Answer the runner's requests on the unix socket ``path`` until it says goodbye."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    connection, _ = listener.accept()
+    listener.close()
+    with connection:
+        while True:
+            try:
+                size = _FRAME.unpack(_receive(connection, 4))[0]
+                if size > max_request:
+                    return
+                request = decode(_receive(connection, size), caps)
+            except (EOFError, OSError):
+                return
+            if request == ("bye",):
+                return
+            try:
+                reply = _call(snapshots.get(request[1], {}), request, encode, caps)
+            except KeyboardInterrupt:  # the runner's time-out interrupted a learner call
+                reply = ("raised", "KeyboardInterrupt", "interrupted by the grader's time limit")
+            _reply(connection, reply, encode, caps)
