@@ -2,7 +2,8 @@
 
 The exercise notebook calls :func:`write_scripts` with the learner's own function, so that the
 learner leaves with a working command-line version: ``python f.py`` imports
-``gradient_descent_update`` from ``gd.py`` and prints one line per epoch.
+``gradient_descent_update`` from ``gd.py``, prints one line per epoch (``EPOCH 0`` is the start,
+so 100 epochs are 100 updates) and ends with a verdict: converged, too slow, or diverging.
 """
 
 from __future__ import annotations
@@ -12,18 +13,23 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from gdcourse.config import EPOCHS, START_RANGE
+from gdcourse.config import EPOCHS, START_RANGE, TOLERANCE
 
 TRAINING_SCRIPT = '''\
 """Minimise f(x) = x**2 + 5 with gradient descent from a random start.
 
-Usage: python f.py [--seed N] [--learning-rate R]
+Usage: python f.py [--seed N] [--learning-rate R] [--epochs N]
+
+EPOCH 0 is the start; each later line comes after one more update, so --epochs 100 runs
+exactly 100 updates. The last line says whether the run converged, is too slow, or diverges.
 """
 import argparse
 import math
 import random
 
 from gd import gradient_descent_update
+
+TOLERANCE = {tolerance!r}  # converged: the cost is within this of its minimum, 5
 
 
 def f(x):
@@ -32,8 +38,27 @@ def f(x):
 
 
 def df(x):
-    """The slope of f at x."""
+    """The slope of f at x: its derivative, 2 x."""
     return 2 * x
+
+
+def verdict(start, x, previous, learning_rate, epochs):
+    """One sentence on the finished run: converged, too slow, or not converging."""
+    gap = f(x) - 5
+    if gap <= TOLERANCE:
+        return (f"converged: after {{epochs}} epochs the cost is within {{TOLERANCE}} "
+                "of its minimum 5.")
+    if abs(x) > abs(start):
+        return (f"diverging: the cost grew from {{f(start):.6g}} to {{f(x):.6g}}. "
+                f"The learning rate {{learning_rate}} is too large.")
+    if abs(x) == abs(start):
+        return (f"not converging: x jumps between {{start:g}} and {{-start:g}} for ever. "
+                f"The learning rate {{learning_rate}} is too large.")
+    if x * previous < 0:
+        return (f"too slow: after {{epochs}} epochs x still zig-zags around 0 and the cost is "
+                f"5 + {{gap:.3g}}. A learning rate further below 1 gets there sooner.")
+    return (f"too slow: after {{epochs}} epochs the cost is still 5 + {{gap:.3g}}. "
+            f"A larger learning rate than {{learning_rate}} gets there sooner.")
 
 
 def main():
@@ -43,8 +68,11 @@ def main():
     parser.add_argument("--epochs", type=int, default={epochs})
     args = parser.parse_args()
 
-    x = float(random.Random(args.seed).randint({low}, {high}))
+    start = float(random.Random(args.seed).randint({low}, {high}))
+    x = previous = start
     for epoch in range(args.epochs + 1):
+        if epoch > 0:  # EPOCH 0 is the start; every later epoch is one update
+            previous, x = x, gradient_descent_update(x, gradx, args.learning_rate)
         try:
             cost = f(x)
         except OverflowError:  # x**2 no longer fits in a float
@@ -55,7 +83,7 @@ def main():
             return 1
         gradx = df(x)
         print(f"EPOCH {{epoch}}: cost = {{cost:.6g}}, x = {{x:.6g}}, gradient = {{gradx:.6g}}")
-        x = gradient_descent_update(x, gradx, args.learning_rate)
+    print(verdict(start, x, previous, args.learning_rate, args.epochs))
     return 0
 
 
@@ -73,7 +101,9 @@ def render_training_script(learning_rate: float, epochs: int = EPOCHS) -> str:
     True
     """
     low, high = START_RANGE
-    return TRAINING_SCRIPT.format(learning_rate=learning_rate, epochs=epochs, low=low, high=high)
+    return TRAINING_SCRIPT.format(
+        learning_rate=learning_rate, epochs=epochs, low=low, high=high, tolerance=TOLERANCE
+    )
 
 
 def render_update_module(update: Callable[..., object]) -> str:
@@ -82,7 +112,7 @@ def render_update_module(update: Callable[..., object]) -> str:
     Examples
     --------
     >>> def gradient_descent_update(x, gradx, learning_rate):
-    ...     return x - learning_rate * gradx
+    ...     return x  # a learner's answer goes here
     >>> print(render_update_module(gradient_descent_update).splitlines()[1])
     def gradient_descent_update(x, gradx, learning_rate):
     """
@@ -99,7 +129,7 @@ def write_scripts(
     --------
     >>> import tempfile
     >>> def gradient_descent_update(x, gradx, learning_rate):
-    ...     return x - learning_rate * gradx
+    ...     return x  # a learner's answer goes here
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     [p.name for p in write_scripts(gradient_descent_update, 0.1, folder)]
     ['gd.py', 'f.py']

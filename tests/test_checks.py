@@ -39,11 +39,15 @@ WRONG_UPDATES = {
     "in place": (in_place, "changed the input array in place"),
     "scalar only": (scalar_only, "works for numbers but not for numpy arrays"),
     "list arithmetic": (lambda x, g, r: [x - r * g], "expected a number"),
+    "x for the gradient": (lambda x, g, r: x - r * x, "used x where the gradient belongs"),
+    "divided": (lambda x, g, r: x - g / r, "divided by the learning rate"),
 }
 
 
-def test_correct_update_passes():
-    assert "all checks passed" in check_gradient_descent_update(correct)
+def test_correct_update_passes_without_promising_full_marks():
+    message = check_gradient_descent_update(correct)
+    assert message == "gradient_descent_update: these checks pass (grading also runs hidden tests)."
+    assert "all" not in message and "correct" not in message
 
 
 @pytest.mark.parametrize("name", WRONG_UPDATES)
@@ -61,14 +65,17 @@ def test_converging_rates_pass(rate: float):
 @pytest.mark.parametrize(
     ("rate", "hint"),
     [
-        (1.5, "diverges: it is too large"),
-        (1.0, "diverges"),
-        (0.001, "too slow"),
-        (0.97, "oscillates too long"),
+        (1.5, "diverges: each step multiplies x by -2"),
+        (1.0, "never converges: each step multiplies x by -1, so x jumps between"),
+        (1, "learning rate 1 never converges"),
+        (0.001, "learning rate 0.001 is too slow to get within"),
+        (0.97, "learning rate 0.97 oscillates for too long"),
+        ("0.1", "returned the text '0.1', not a number: remove the quotes"),
+        (True, "a truth value"),
         (0.0, "never goes downhill"),
         (-0.1, "never goes downhill"),
         (None, "returned None"),
-        ("fast", "expected a number"),
+        ("fast", "returned the text 'fast'; expected a number"),
     ],
 )
 def test_bad_rates_get_their_hint(rate, hint: str):
@@ -81,12 +88,25 @@ def _true_gradient(w, b, x, y):
     return np.array([2 * np.mean(error * x), 2 * np.mean(error)])
 
 
+def _no_input_factor(w, b, x, y):
+    error = w * x + b - y
+    return np.array([2 * np.mean(error), 2 * np.mean(error)])
+
+
+def _changes_y_in_place(w, b, x, y):
+    y -= w * x + b  # the error, with its sign flipped, written over the targets
+    return np.array([-2 * np.mean(y * x), -2 * np.mean(y)])
+
+
 @pytest.mark.parametrize(
     ("gradient", "hint"),
     [
         (lambda w, b, x, y: -_true_gradient(w, b, x, y), "minus the gradient"),
         (lambda w, b, x, y: _true_gradient(w, b, x, y)[::-1], "swapped"),
-        (lambda w, b, x, y: _true_gradient(w, b, x, y) / 2, "factor 2"),
+        (lambda w, b, x, y: _true_gradient(w, b, x, y) / 2, "the factor 2 from the square"),
+        (lambda w, b, x, y: _true_gradient(w, b, x, y) * x.size, "not the sum"),
+        (_no_input_factor, "dJ/dw came out equal to dJ/db: each error must be multiplied"),
+        (_changes_y_in_place, "changed x or y in place"),
         (lambda w, b, x, y: None, "returned None"),
         (lambda w, b, x, y: 1.0, "two numbers"),
     ],
@@ -99,6 +119,45 @@ def test_cost_gradient_hints(gradient, hint: str):
 
 def test_cost_gradient_passes_the_right_formula():
     assert "matches" in check_cost_gradient(_true_gradient, *make_points())
+
+
+def test_cost_gradient_accepts_a_tuple():
+    """`return dw, db` passes, and the notebook's training loop accepts it too (np.asarray)."""
+
+    def as_tuple(w, b, x, y):
+        return tuple(_true_gradient(w, b, x, y))
+
+    assert "matches" in check_cost_gradient(as_tuple, *make_points())
+
+
+def test_checks_compare_values_not_identity():
+    """The class grader calls the checks with a proxy: a fresh object for every result."""
+
+    def proxy(function):
+        def call(*args):
+            copies = [np.array(a) if isinstance(a, np.ndarray) else a for a in args]
+            result = function(*copies)
+            for original, copy in zip(args, copies, strict=True):
+                if isinstance(original, np.ndarray):
+                    original[...] = copy  # in-place changes come back, as the proxy does
+            return np.array(result) if isinstance(result, np.ndarray) else result
+
+        call.__name__ = function.__name__
+        return call
+
+    assert "pass" in check_gradient_descent_update(proxy(correct))
+    assert "matches" in check_cost_gradient(proxy(_true_gradient), *make_points())
+    with pytest.raises(AssertionError, match="changed the input array in place"):
+        check_gradient_descent_update(proxy(in_place))
+
+
+def test_a_failure_shows_only_its_message_in_ipython():
+    """IPython renders the error by its _render_traceback_: no line of the check's code."""
+    with pytest.raises(AssertionError) as caught:
+        check_gradient_descent_update(lambda x, g, r: x + r * g)
+    rendered = "\n".join(caught.value._render_traceback_())
+    assert "moved uphill" in rendered
+    assert "expected" not in rendered and "_MISTAKES" not in rendered and "def " not in rendered
 
 
 def test_unfilled_stub_is_named_in_plain_words():

@@ -26,7 +26,9 @@ def run_f(folder: Path, *args: str) -> list[str]:
 def test_scripts_train_to_the_minimum(tmp_path: Path):
     write_scripts(gradient_descent_update, 0.1, tmp_path)
     lines = run_f(tmp_path, "--seed", "1")
-    assert len(lines) == 101
+    assert len(lines) == 102, "EPOCH 0 (the start), EPOCH 1 to 100, and the verdict"
+    assert lines[-1].startswith("converged: after 100 epochs the cost is within 0.001")
+    lines = lines[:-1]
     number = r"([-+\d.e]+)"
     first = re.match(rf"EPOCH 0: cost = {number}, x = {number}, gradient = {number}", lines[0])
     x0 = float(first.group(2))
@@ -44,7 +46,8 @@ def test_scripts_use_the_learners_function(tmp_path: Path):
     write_scripts(gradient_descent_update, 0.1, tmp_path)
     assert "x + learning_rate * gradx" in (tmp_path / "gd.py").read_text()
     lines = run_f(tmp_path, "--seed", "1", "--epochs", "3")
-    costs = [float(re.search(r"cost = ([\d.e+]+)", line).group(1)) for line in lines]
+    assert lines[-1].startswith("diverging: the cost grew")
+    costs = [float(re.search(r"cost = ([\d.e+]+)", line).group(1)) for line in lines[:-1]]
     assert costs == sorted(costs) and costs[0] < costs[-1]
 
 
@@ -62,3 +65,28 @@ def test_divergence_is_caught_not_printed_as_inf(tmp_path: Path):
     assert "inf" not in "\n".join(lines[:-1]) and "nan" not in done.stdout
     epoch = int(re.match(r"EPOCH (\d+): stopped", lines[-1]).group(1))
     assert 60 < epoch < 100 and "diverged" in lines[-1] and "too large" in lines[-1]
+
+
+def test_epochs_count_updates(tmp_path: Path):
+    """--epochs 3 prints the start and three epochs, and x has been updated exactly 3 times."""
+    write_scripts(gradient_descent_update, 0.1, tmp_path)
+    lines = run_f(tmp_path, "--seed", "1", "--epochs", "3")
+    xs = [float(re.search(r"x = ([-+\d.e]+)", line).group(1)) for line in lines[:-1]]
+    assert [line.split(":")[0] for line in lines[:-1]] == [f"EPOCH {n}" for n in range(4)]
+    assert xs[3] == pytest.approx(xs[0] * 0.8**3, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("rate", "verdict"),
+    [
+        ("0.1", "converged: after 100 epochs"),
+        ("0.001", "too slow: after 100 epochs the cost is still 5 + "),
+        ("0.999", "too slow: after 100 epochs x still zig-zags around 0"),
+        ("1", "not converging: x jumps between"),
+        ("1.5", "diverging: the cost grew from"),
+    ],
+)
+def test_every_run_ends_with_a_verdict(tmp_path: Path, rate: str, verdict: str):
+    write_scripts(gradient_descent_update, 0.1, tmp_path)
+    last = run_f(tmp_path, "--seed", "1", "--learning-rate", rate)[-1]
+    assert last.startswith(verdict), last
