@@ -7,7 +7,8 @@ when the run reached a test cell) and one of its names, and gets back plain data
 codec. Nothing here is trusted: the learner's process can answer anything it likes, which is why
 the runner only ever receives decoded plain data and does all checking itself.
 
-Requests and replies are tuples:
+Requests and replies are tuples that start with the request's number (left out below), so
+that the runner can drop a late reply to a call it gave up on:
 
 - ``("call", snapshot, name, args, kwargs)`` -> ``("ok", result, args_after, kwargs_after)``,
   ``("raised", exception type name, message)``, ``("unsupported", what)`` or ``("missing",)``;
@@ -42,11 +43,11 @@ def _reply(connection, message: tuple, encode, caps) -> None:
     try:
         data = encode(message, caps)
     except Exception as error:  # what the learner returned cannot be carried
-        data = encode(("unsupported", str(error)[:300]), caps)
+        data = encode((message[0], "unsupported", str(error)[:300]), caps)
     connection.sendall(_FRAME.pack(len(data)) + data)
 
 
-def _call(snapshot: dict, request: tuple, encode, caps) -> tuple:
+def _call(snapshot: dict, request: tuple) -> tuple:
     name = request[2]
     if name not in snapshot:
         return ("missing",)
@@ -86,10 +87,11 @@ def serve(path: str, snapshots: dict, encode, decode, caps, max_request: int) ->
                 request = decode(_receive(connection, size), caps)
             except (EOFError, OSError):
                 return
-            if request == ("bye",):
+            if type(request) is not tuple or len(request) < 2 or request[1] == "bye":
                 return
+            number, request = request[0], request[1:]
             try:
-                reply = _call(snapshots.get(request[1], {}), request, encode, caps)
+                reply = _call(snapshots.get(request[1], {}), request)
             except KeyboardInterrupt:  # the runner's time-out interrupted a learner call
                 reply = ("raised", "KeyboardInterrupt", "interrupted by the grader's time limit")
-            _reply(connection, reply, encode, caps)
+            _reply(connection, (number, *reply), encode, caps)

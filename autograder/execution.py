@@ -1,34 +1,54 @@
-"""nbgrader's ``Execute`` preprocessor, hardened for hostile notebooks.
+"""The two preprocessors that grade a sanitized submission: the learner's run, then the tests.
 
-:class:`GuardedExecute` runs a sanitized submission exactly as nbgrader's ``Execute`` does
-(``allow_errors``, interrupt on a cell time-out, an error output wherever the kernel replied
-with an error) and adds what a batch of untrusted notebooks needs:
+:class:`LearnerExecute` is nbgrader's ``Execute`` with one change at its public
+``preprocess_cell``: an autograded test cell is **not run** in the learner's kernel. When the run
+reaches it, a snapshot keeps a reference to each answer name as bound at that point, and the
+cell is left empty. Every other cell runs as nbgrader runs it, with what a batch of untrusted
+notebooks needs on top:
 
 - a wall-clock budget for the whole notebook: cells left when it runs out are not run, and
-  get an error output saying so (so their tests score 0);
+  get an error output saying so;
 - a dead kernel (``os._exit``, a segfault, the memory limit) ends the run with an error
   output in the cell that killed it and in every cell after it, instead of an exception;
-- output past ``max_output_chars`` per notebook is dropped while it arrives (a learner who
-  prints 100 MB does not get 100 MB into the grader's memory);
-- the monkeypatch guard of :mod:`autograder.guard` around every autograded test cell.
+- output past ``max_output_chars`` per notebook is dropped while it arrives.
 
-What happened is collected in :attr:`GuardedExecute.events`, a list of ``(kind, detail)``.
+:class:`TrustedTests` then starts the call server in the kernel (after every learner cell has
+run) and grades each test cell with the trusted runner (:mod:`autograder.runner`), writing the
+runner's verdict as the cell's outputs; it checks that nbgrader scores each cell as the runner
+judged it. What happened is collected in ``resources["autograder"]["events"]``, a list of
+``(kind, detail)``.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from pathlib import Path
 from typing import Any
 
+from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellControlSignal, DeadKernelError
 from nbformat.notebooknode import NotebookNode
-from nbgrader.preprocessors import Execute
-from nbgrader.utils import is_grade
-from traitlets import Float, Integer
+from nbgrader import utils
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from traitlets import Float, Integer, List, Unicode
 
-from autograder import guard
+from autograder.runner import (
+    CallFailed,
+    CallLog,
+    GradingSuite,
+    KernelChannel,
+    is_test_cell,
+    run_test,
+    server_code,
+    snapshot_code,
+    verdict_outputs,
+)
 
+LOG = logging.getLogger("autograder")
 NOT_RUN = "GraderStop"
+#: Where the call server's unix socket goes, inside the kernel's work folder.
+SOCKET_NAME = ".grader-calls.sock"
 
 
 def error_output(ename: str, evalue: str) -> NotebookNode:
@@ -45,23 +65,19 @@ def error_output(ename: str, evalue: str) -> NotebookNode:
     )
 
 
-def is_test_cell(cell: NotebookNode) -> bool:
-    """Whether ``cell`` is an autograded code test cell.
+def shared_state(resources: dict) -> dict:
+    """The grader's part of ``resources``, shared by its preprocessors."""
+    return resources.setdefault("autograder", {"events": [], "snapshots": {}})
 
-    Examples
-    --------
-    >>> from nbformat.v4 import new_code_cell
-    >>> is_test_cell(new_code_cell("1", metadata={"nbgrader": {"grade": True, "solution": False}}))
-    True
-    >>> is_test_cell(new_code_cell("1"))
-    False
+
+class LearnerExecute(Execute):
+    """nbgrader's ``Execute`` that runs the learner's cells only, with a snapshot at each
+    test cell, a notebook budget, crash handling and an output cap.
+
+    The kernel manager (passed to :meth:`preprocess`, or ``resources["autograder"]["km"]``) is
+    left running (nbclient does not stop a kernel it was handed) for :class:`TrustedTests`; the
+    caller shuts it down.
     """
-    meta = cell.metadata.get("nbgrader", {})
-    return cell.cell_type == "code" and is_grade(cell) and not meta.get("solution", False)
-
-
-class GuardedExecute(Execute):
-    """nbgrader's ``Execute`` with a notebook budget, crash handling, output cap and guard."""
 
     notebook_timeout = Float(120.0, help="wall-clock seconds for the whole notebook").tag(
         config=True
@@ -69,130 +85,83 @@ class GuardedExecute(Execute):
     max_output_chars = Integer(200_000, help="characters of output kept per notebook").tag(
         config=True
     )
+    answer_names = List(Unicode(), help="the names a snapshot keeps").tag(config=True)
 
     def preprocess(
         self, nb: NotebookNode, resources: Any = None, km: Any = None
     ) -> tuple[NotebookNode, dict]:
-        from nbclient import NotebookClient
-
-        NotebookClient.__init__(self, nb, km)
-        self.reset_execution_trackers()
-        self._check_assign_resources(resources)
-        self.events: list[tuple[str, str]] = []
-        self.kernel_cpu = 0.0
+        self._state = shared_state(resources)
         self._chars = 0
         self._truncated = False
-        self._key = guard.new_key()
-        started = time.monotonic()
-        cell_timeout = self.timeout
-        with self.setup_kernel():
-            info = self.wait_for_reply(self.kc.kernel_info())
-            self.nb.metadata["language_info"] = info["content"]["language_info"]
-            self._guard_install()
-            stop: tuple[str, str] | None = None
-            for index, cell in enumerate(self.nb.cells):
-                if cell.cell_type != "code" or not cell.source.strip():
-                    continue
-                if stop is not None:
-                    cell.outputs = [error_output(NOT_RUN, stop[1])]
-                    continue
-                left = self.notebook_timeout - (time.monotonic() - started)
-                if left <= 0:
-                    budget = f"{self.notebook_timeout:g} s"
-                    stop = ("timeout", f"not run: the notebook's {budget} ran out")
-                    self.events.append(("timeout", f"time limit reached before cell {index}"))
-                    cell.outputs = [error_output(NOT_RUN, stop[1])]
-                    continue
-                self.timeout = max(1, int(min(cell_timeout, left)))
-                try:
-                    test = is_test_cell(cell)
-                    if test:
-                        before = self._guard_check()
-                        if before != "clean":
-                            self.events.append(("monkeypatch", f"before cell {index}: {before}"))
-                    self.preprocess_cell(cell, resources, index)
-                    if any(o.get("ename") == "CellTimeoutError" for o in cell.outputs):
-                        self.events.append(("timeout", f"cell {index} timed out"))
-                    if test:
-                        after = self._guard_check(after_test=True)
-                        if after != "clean":
-                            self.events.append(("monkeypatch", f"during cell {index}: {after}"))
-                            cell.outputs.append(
-                                error_output(
-                                    "TamperingDetected",
-                                    f"this test changed {after} while it ran: it scores 0",
-                                )
-                            )
-                except CellControlSignal as error:
-                    # no reply even after an interrupt: the kernel is stuck, stop here
-                    self.events.append(("timeout", f"cell {index}: kernel unresponsive"))
-                    cell.outputs.append(error_output("CellTimeoutError", str(error)[:200]))
-                    stop = ("timeout", "not run: the kernel stopped responding earlier")
-                except DeadKernelError:
-                    self.events.append(("crash", f"the kernel died in cell {index}"))
-                    cell.outputs.append(
-                        error_output(
-                            "KernelDied",
-                            "the kernel stopped while running this cell (a crash, os._exit, "
-                            "or the memory limit)",
-                        )
-                    )
-                    stop = ("crash", "not run: the kernel died in an earlier cell")
-            self.timeout = cell_timeout
-            self.kernel_cpu = self._kernel_cpu() if stop is None or stop[0] != "crash" else 0.0
-        if self._truncated:
-            self.events.append(("output", f"output over {self.max_output_chars} characters cut"))
-        return self.nb, self.resources
-
-    def _kernel_cpu(self) -> float:
-        """CPU seconds the kernel (and what it started) used, as the kernel reports it.
-
-        The sandbox's reaper does not pass the kernel's CPU time on to the grader's rusage, so
-        the benchmark adds this up instead. Only statistics: never used for a grade.
-        """
-        expression = (
-            "(lambda r, c: r.ru_utime + r.ru_stime + c.ru_utime + c.ru_stime)"
-            "(__import__('resource').getrusage(0), __import__('resource').getrusage(-1))"
-        )
+        self._stop: tuple[str, str] | None = None
+        self._started = time.monotonic()
+        self._cell_timeout = self.timeout
         try:
-            status, value = self._user_expression("", expression)
-            return float(value) if status == "ok" else 0.0
-        except Exception:
-            return 0.0
+            nb, resources = super().preprocess(nb, resources, km=km or self._state.get("km"))
+        finally:
+            self.timeout = self._cell_timeout
+        if self._truncated:
+            self._event("output", f"output over {self.max_output_chars} characters cut")
+        self._state["kernel_alive"] = self._stop is None or self._stop[0] != "crash"
+        self._state["kc"] = self.kc
+        self._state["km"] = self.km
+        return nb, resources
 
-    # --- the guard -------------------------------------------------------------------------
-    def _user_expression(self, code: str, expression: str | None) -> tuple[str, str]:
-        """Run ``code`` silently, evaluate ``expression``; return (reply status, its value)."""
-        expressions = {"g": expression} if expression else {}
+    def _event(self, kind: str, detail: str) -> None:
+        self._state["events"].append((kind, detail))
+
+    def preprocess_cell(
+        self, cell: NotebookNode, resources: dict, index: int
+    ) -> tuple[NotebookNode, dict]:
+        if cell.cell_type != "code" or not cell.source.strip():
+            return cell, resources
+        if self._stop is not None:
+            cell.outputs = [error_output(NOT_RUN, self._stop[1])]
+            return cell, resources
+        left = self.notebook_timeout - (time.monotonic() - self._started)
+        if left <= 0:
+            self._stop = ("timeout", f"not run: the notebook's {self.notebook_timeout:g} s ran out")
+            self._event("timeout", f"time limit reached before cell {index}")
+            cell.outputs = [error_output(NOT_RUN, self._stop[1])]
+            return cell, resources
+        self.timeout = max(1, int(min(self._cell_timeout, left)))
+        try:
+            if is_test_cell(cell):
+                cell.outputs = []
+                self._snapshot(cell, index)
+                return cell, resources
+            cell, resources = super().preprocess_cell(cell, resources, index)
+            if any(o.get("ename") == "CellTimeoutError" for o in cell.outputs):
+                self._event("timeout", f"cell {index} timed out")
+        except CellControlSignal as error:
+            # no reply even after an interrupt: the kernel is stuck, stop here
+            self._event("timeout", f"cell {index}: kernel unresponsive")
+            cell.outputs.append(error_output("CellTimeoutError", str(error)[:200]))
+            self._stop = ("timeout", "not run: the kernel stopped responding earlier")
+        except DeadKernelError:
+            self._event("crash", f"the kernel died in cell {index}")
+            cell.outputs.append(
+                error_output(
+                    "KernelDied",
+                    "the kernel stopped while running this cell (a crash, os._exit, "
+                    "or the memory limit)",
+                )
+            )
+            self._stop = ("crash", "not run: the kernel died in an earlier cell")
+        return cell, resources
+
+    def _snapshot(self, cell: NotebookNode, index: int) -> None:
+        """Keep, in the kernel, the answer names as bound now (a silent request)."""
+        grade_id = cell.metadata.nbgrader["grade_id"]
         msg_id = self.kc.execute(
-            code, silent=True, store_history=False, user_expressions=expressions
+            snapshot_code(index, list(self.answer_names)), silent=True, store_history=False
         )
         reply = self.wait_for_reply(msg_id)
         if reply is None:
-            return "timeout", ""
-        content = reply["content"]
-        if content.get("status") != "ok":
-            return content.get("status", "error"), content.get("evalue", "")
-        if not expression:
-            return "ok", ""
-        value = content.get("user_expressions", {}).get("g", {})
-        if value.get("status") != "ok":
-            return "error", value.get("evalue", "")
-        return "ok", value.get("data", {}).get("text/plain", "").strip("'\"")
+            raise CellControlSignal(f"no reply to the snapshot at cell {index}")
+        self._state["snapshots"][grade_id] = index
 
-    def _guard_install(self) -> None:
-        status, detail = self._user_expression(guard.install_code(self._key), None)
-        if status != "ok":
-            raise RuntimeError(f"the grader's guard did not install: {detail}")
-
-    def _guard_check(self, after_test: bool = False) -> str:
-        code = guard.after_test_code(self._key) if after_test else guard.check_code(self._key)
-        status, value = self._user_expression(code, guard.result_expression(self._key))
-        if status != "ok":
-            return f"the grader's guard was removed or broken ({value or status})"
-        return value
-
-    # --- the output cap --------------------------------------------------------------------
+    # --- the output cap (nbclient's output hook) ---------------------------------------------
     def output(
         self, outs: list[NotebookNode], msg: dict, display_id: str | None, cell_index: int
     ) -> NotebookNode | None:
@@ -215,3 +184,104 @@ class GuardedExecute(Execute):
                     )
                 return None
         return super().output(outs, msg, display_id, cell_index)
+
+
+class TrustedTests(NbGraderPreprocessor):
+    """Grade every autograded test cell with the trusted runner, against the learner's kernel
+    that :class:`LearnerExecute` left running.
+
+    ``resources["autograder"]`` must hold the ``suite`` (:class:`~autograder.runner.GradingSuite`
+    of the instructor's notebook), the ``workdir`` (for the call server's socket), and what
+    :class:`LearnerExecute` put there.
+    """
+
+    test_timeout = Float(30.0, help="seconds each test cell may run").tag(config=True)
+    connect_timeout = Float(20.0, help="seconds for the call server to start").tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        state = shared_state(resources)
+        suite: GradingSuite = state["suite"]
+        channel = self._start_server(state)
+        try:
+            for index, cell in enumerate(nb.cells):
+                if is_test_cell(cell):
+                    self._grade_cell(cell, index, suite, channel, state)
+        finally:
+            calls = channel.calls if channel else 0
+            if channel is not None:
+                channel.close()
+            state["calls"] = calls
+            state["kernel_cpu"] = self._kernel_cpu(state)
+        return nb, resources
+
+    def _start_server(self, state: dict) -> KernelChannel | None:
+        if not state.get("kernel_alive") or state.get("kc") is None:
+            return None
+        path = str(Path(state["workdir"]) / SOCKET_NAME)
+        km = state["km"]
+        channel = KernelChannel(path, interrupt=run_sync(km.interrupt_kernel))
+        state["kc"].execute(server_code(path), silent=True, store_history=False)
+        try:
+            channel.connect(self.connect_timeout)
+        except CallFailed as failure:
+            state["events"].append(("crash", f"the call server did not start: {failure}"))
+        return channel
+
+    def _grade_cell(
+        self,
+        cell: NotebookNode,
+        index: int,
+        suite: GradingSuite,
+        channel: KernelChannel | None,
+        state: dict,
+    ) -> None:
+        grade_id = cell.metadata.nbgrader["grade_id"]
+        stopped = [o for o in cell.get("outputs", []) if o.get("ename") == NOT_RUN]
+        if stopped or grade_id not in suite.tests:
+            if not stopped:
+                cell.outputs = [error_output(NOT_RUN, "not graded: no such test in the source")]
+            return
+        snapshot = state["snapshots"].get(grade_id)
+        log = CallLog(deadline=time.monotonic() + self.test_timeout)
+        if channel is None or snapshot is None:
+            reason = "not run: the learner's kernel had stopped before this test"
+            cell.outputs = [error_output(NOT_RUN, reason)]
+            return
+        namespace = suite.namespace(grade_id, snapshot, channel, log)
+        verdict = run_test(suite.tests[grade_id].source, grade_id, namespace, log, log.left())
+        cell.outputs = verdict_outputs(verdict)
+        if verdict.status == "timeout" or "took longer" in verdict.evalue:
+            state["events"].append(("timeout", f"test {grade_id} timed out"))
+        score, max_score = utils.determine_grade(cell, LOG)
+        if bool(score is not None and score >= max_score) != verdict.passed:
+            state["events"].append(
+                ("mismatch", f"{grade_id}: nbgrader scored {score}, the runner said {verdict}")
+            )
+        state.setdefault("verdicts", {})[grade_id] = verdict
+
+    @staticmethod
+    def _kernel_cpu(state: dict) -> float:
+        """CPU seconds the kernel used, as it reports itself (for the benchmark only).
+
+        The sandbox's reaper hides the kernel from the grader's rusage; never used for a grade.
+        """
+        kc = state.get("kc")
+        if kc is None or not state.get("kernel_alive"):
+            return 0.0
+        expression = (
+            "(lambda r, c: r.ru_utime + r.ru_stime + c.ru_utime + c.ru_stime)"
+            "(__import__('resource').getrusage(0), __import__('resource').getrusage(-1))"
+        )
+        try:
+            msg_id = kc.execute(
+                "", silent=True, store_history=False, user_expressions={"cpu": expression}
+            )
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                reply = run_sync(kc.get_shell_msg)(timeout=max(deadline - time.monotonic(), 0.01))
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    value = reply["content"]["user_expressions"]["cpu"]["data"]["text/plain"]
+                    return float(value)
+        except Exception:  # only statistics
+            return 0.0
+        return 0.0

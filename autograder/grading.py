@@ -368,6 +368,10 @@ def grade_class(
             sandbox=sandbox,
             limits=limits,
             home_template=str(warm_home(sandbox, scratch / "home")) if todo else "",
+            sources={
+                name: {p.stem: str(p) for p in sorted((course.source / name).glob("*.ipynb"))}
+                for name in assignments
+            },
         )
         fresh = _run_pool(todo, setup, course, journal, workers, progress, stop_after)
         phases["grading"] = time.monotonic() - started - phases["setup"]

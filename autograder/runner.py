@@ -54,6 +54,8 @@ MAX_TEST_STDOUT = 20_000
 #: The snapshots' home in the learner's namespace (see :func:`snapshot_code`).
 SNAPSHOTS = "__autograder_snapshots__"
 DEFAULT_CAPS = codec.Caps()
+#: Seconds a test's own code may run past its deadline before it is stopped.
+TEST_GRACE = 1.0
 
 
 class CallFailed(BaseException):  # noqa: N818 - it must escape `except Exception` in tests
@@ -115,8 +117,10 @@ def copy_back(original: object, after: object) -> None:
 class KernelChannel:
     """A connection to the call server in one learner's kernel.
 
-    ``interrupt`` is called when a call runs past its time; a channel whose kernel then stops
-    answering is *broken*, and every later call fails at once with the reason.
+    Every request carries a number, and a reply is only taken for the request it answers, so
+    a late reply to a call that timed out is dropped. ``interrupt`` is called when a call runs
+    past its time; a kernel that then answers nothing more by the next call's deadline makes
+    the channel *broken*, and every later call fails at once with the reason.
     """
 
     path: str
@@ -125,6 +129,7 @@ class KernelChannel:
     calls: int = 0
     broken: str = ""
     sock: socket.socket | None = None
+    stuck: bool = False
 
     def connect(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -147,17 +152,24 @@ class KernelChannel:
             raise CallFailed(self.broken)
         if self.sock is None:
             raise CallFailed("not connected to the learner's kernel")
+        self.calls += 1
+        number = self.calls
         try:
-            data = codec.encode(message, self.caps)
+            data = codec.encode((number, *message), self.caps)
         except (codec.Unsupported, codec.CodecError) as error:
             raise CallFailed(f"the test passed {error}, which cannot be sent") from None
-        self.calls += 1
+        deadline = time.monotonic() + timeout
         try:
             self.sock.settimeout(max(timeout, 0.001))
             self.sock.sendall(_FRAME.pack(len(data)) + data)
-            reply = self._receive_reply()
+            while True:
+                reply = self._receive_reply()
+                self.stuck = False
+                if type(reply) is tuple and reply and reply[0] == number:
+                    break
+                self.sock.settimeout(max(deadline - time.monotonic(), 0.001))
         except TimeoutError:
-            self._recover(timeout)
+            self._timed_out(timeout)
             raise CallFailed(f"the call took longer than {timeout:.3g} s") from None
         except (OSError, EOFError) as error:
             self.broken = f"the learner's kernel stopped answering ({type(error).__name__})"
@@ -165,7 +177,12 @@ class KernelChannel:
         except codec.CodecError as error:
             self.broken = f"the learner's kernel sent an unreadable reply ({error})"
             raise CallFailed(self.broken) from None
-        if type(reply) is not tuple or not reply or type(reply[0]) is not str:
+        except BaseException:
+            # stopped halfway through a reply (the test's own time ran out): no way back in
+            self.broken = "the connection to the learner's kernel was cut off mid-reply"
+            raise
+        reply = reply[1:]
+        if not reply or type(reply[0]) is not str:
             raise CallFailed("the learner's kernel sent a reply of the wrong shape")
         return reply
 
@@ -186,24 +203,20 @@ class KernelChannel:
             left -= len(chunk)
         return b"".join(chunks)
 
-    def _recover(self, timeout: float) -> None:
-        """After a time-out: interrupt the learner's call and drop its late reply."""
-        self.broken = "the learner's kernel stopped answering after a call timed out"
-        if self.interrupt is None:
+    def _timed_out(self, timeout: float) -> None:
+        """Interrupt the learner's call; a kernel already interrupted once in vain is broken."""
+        if self.stuck or self.interrupt is None:
+            self.broken = "the learner's kernel stopped answering after a call timed out"
             return
-        try:
+        self.stuck = True
+        with contextlib.suppress(Exception):
             self.interrupt()
-            self.sock.settimeout(5.0)  # type: ignore[union-attr]
-            self._receive_reply()
-        except (OSError, EOFError, TimeoutError, codec.CodecError, CallFailed):
-            return
-        self.broken = ""
 
     def close(self) -> None:
         if self.sock is not None:
-            with contextlib.suppress(OSError, CallFailed):
+            with contextlib.suppress(OSError, CallFailed, codec.CodecError):
                 if not self.broken:
-                    data = codec.encode(("bye",))
+                    data = codec.encode((self.calls + 1, "bye"))
                     self.sock.settimeout(1.0)
                     self.sock.sendall(_FRAME.pack(len(data)) + data)
             self.sock.close()
@@ -487,7 +500,8 @@ def run_test(source: str, grade_id: str, namespace: dict, log: CallLog, seconds:
     'fine\\n'
     """
     error: BaseException | None = None
-    with _quiet() as printed, _time_limit(seconds):
+    # calls into the kernel time out first, at the deadline; the alarm is for the test's own code
+    with _quiet() as printed, _time_limit(seconds + TEST_GRACE):
         try:
             exec(compile(source, f"<test {grade_id}>", "exec"), namespace)
         except OutOfTime as timed_out:

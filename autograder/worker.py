@@ -1,17 +1,23 @@
-"""Autograde one submission in a worker process: nbgrader's preprocessors, in a sandbox.
+"""Autograde one submission in a worker process: nbgrader's preprocessors, a sandboxed
+kernel for the learner's cells, and the trusted runner for the tests.
 
 A worker is one process of the pool. :func:`init_worker` gives it a private copy of the
-template gradebook (which holds the source cells nbgrader's ``OverwriteCells`` restores from)
-and a private work folder; :func:`grade` then runs, for one :class:`~autograder.intake.Submission`:
+template gradebook (which holds the source cells nbgrader's ``OverwriteCells`` restores from),
+a private work folder, a kernelspec whose provisioner starts each kernel in its sandbox
+(:mod:`autograder.provisioner`), and the instructor's notebooks read as
+:class:`~autograder.runner.GradingSuite`. :func:`grade` then runs, for one
+:class:`~autograder.records.Submission`:
 
 1. decoding (a notebook that is not UTF-8 is decoded with replacement and flagged; one that is
    not JSON is not graded and scores 0);
 2. :func:`~autograder.tamper.inspect_structure` and :func:`~autograder.tamper.restore_structure`
    against the release;
-3. nbgrader's sanitizing preprocessors (``ClearOutput``, ``DeduplicateIds``,
-   ``OverwriteKernelspec``, ``OverwriteCells`` with ``add_missing_cells``, ``CheckCellMetadata``);
-4. :class:`~autograder.execution.GuardedExecute` with the kernel in the sandbox, then nbgrader's
-   ``IgnorePattern`` and ``LimitOutput``.
+3. :data:`SANITIZE`, nbgrader's own ``Autograde.sanitize_preprocessors``;
+4. :data:`AUTOGRADE`, nbgrader's ``Autograde.autograde_preprocessors`` with ``Execute``
+   replaced by :class:`~autograder.execution.LearnerExecute` (the learner's cells, in the
+   sandboxed kernel) and :class:`~autograder.execution.TrustedTests` (every test cell, in this
+   process), and without the steps the single writer does (``SaveAutoGrades``) or the course
+   does not use (``AssignLatePenalties``).
 
 It returns an :class:`Outcome`: plain data (the executed notebook as JSON text, flags, the
 result of every test) that the single writer in the parent saves. A worker never opens the
@@ -33,29 +39,32 @@ import nbformat
 from jupyter_core.utils import run_sync
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
-from nbgrader.preprocessors import (
-    CheckCellMetadata,
-    ClearOutput,
-    DeduplicateIds,
-    IgnorePattern,
-    LimitOutput,
-    OverwriteCells,
-    OverwriteKernelspec,
-)
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import AssignLatePenalties, Execute, SaveAutoGrades
+from traitlets.config import Config
 
-from autograder.execution import GuardedExecute, is_test_cell
+from autograder.execution import LearnerExecute, TrustedTests, shared_state
 from autograder.intake import safe_relative
+from autograder.provisioner import home_for, kernel_manager, write_kernelspec
 from autograder.records import Limits, Outcome, Submission
-from autograder.sandbox import (
-    Sandbox,
-    SandboxedKernelManager,
-    hand_over,
-    prepare_workdir,
-    worker_uid,
-)
+from autograder.runner import GradingSuite, is_test_cell
+from autograder.sandbox import Sandbox, hand_over, prepare_workdir, worker_uid
 from autograder.tamper import inspect_structure, restore_structure, static_signs
 
 LOG = logging.getLogger("autograder")
+
+#: nbgrader's sanitizing preprocessors, as its ``autograde`` runs them.
+SANITIZE: list[type] = list(Autograde.class_traits()["sanitize_preprocessors"].default())
+#: nbgrader's autograding preprocessors, with the learner's run and the trusted tests in place
+#: of ``Execute``, and without what the parent's single writer does.
+AUTOGRADE: list[type] = [
+    step
+    for pp in Autograde.class_traits()["autograde_preprocessors"].default()
+    if pp not in (SaveAutoGrades, AssignLatePenalties)
+    for step in ((LearnerExecute, TrustedTests) if pp is Execute else (pp,))
+]
+#: Times a kernel that dies before running any learner cell is started again.
+KERNEL_START_TRIES = 2
 
 
 @dataclass
@@ -69,6 +78,8 @@ class WorkerSetup:
     sandbox: Sandbox
     limits: Limits
     home_template: str = ""
+    sources: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    # assignment -> notebook -> the instructor's source notebook's path
 
 
 _STATE: dict = {}
@@ -81,11 +92,20 @@ def init_worker(setup: WorkerSetup) -> None:
     scratch = Path(setup.scratch)
     db = scratch / f"worker-{os.getpid()}.db"
     shutil.copy(setup.template_db, db)
+    # the instructor's set-up cells run in this process: figures go nowhere
+    os.environ["MPLBACKEND"] = "agg"
+    box = dataclasses.replace(setup.sandbox, uid=worker_uid(os.getpid()))
     _STATE.update(
         setup=setup,
         db_url=f"sqlite:///{db}",
         workdir=scratch / f"work-{os.getpid()}",
-        sandbox=dataclasses.replace(setup.sandbox, uid=worker_uid(os.getpid())),
+        sandbox=box,
+        kernels=write_kernelspec(scratch / f"spec-{os.getpid()}", box, setup.home_template),
+        suites={
+            (assignment, name): GradingSuite.read(Path(path))
+            for assignment, notebooks in setup.sources.items()
+            for name, path in notebooks.items()
+        },
     )
 
 
@@ -143,9 +163,8 @@ def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
 
     workdir: Path = _STATE["workdir"]
     box: Sandbox = _STATE["sandbox"]
-    prepare_workdir(workdir, box.uid)
-    if setup.home_template:
-        shutil.copytree(setup.home_template, workdir, dirs_exist_ok=True)
+    suite: GradingSuite = _STATE["suites"][(sub.assignment, sub.notebook)]
+    config = pipeline_config(setup.limits, suite)
     resources = {
         "nbgrader": {
             "notebook": sub.notebook,
@@ -155,11 +174,64 @@ def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
         },
         "metadata": {"path": str(workdir)},
     }
-    for pp in (ClearOutput, DeduplicateIds, OverwriteKernelspec):
-        notebook, resources = pp().preprocess(notebook, resources)
-    notebook, resources = OverwriteCells(add_missing_cells=True).preprocess(notebook, resources)
-    notebook, resources = CheckCellMetadata().preprocess(notebook, resources)
+    for pp in SANITIZE:
+        notebook, resources = pp(config=config)(notebook, resources)
+    sanitized = nbformat.writes(notebook)
+    for attempt in range(1, KERNEL_START_TRIES + 1):
+        notebook = nbformat.reads(sanitized, as_version=4)
+        resources.pop("autograder", None)
+        _prepare_workdir(workdir, box.uid, sub, setup)
+        try:
+            notebook, resources = _autograde(notebook, resources, config, suite, workdir)
+            break
+        except KernelDidNotStart as error:
+            LOG.warning("kernel start %d for %s failed: %s", attempt, sub.student, error)
+            if attempt == KERNEL_START_TRIES:
+                out.graded = None
+                out.flags.append(
+                    ["grader", f"the kernel did not start ({KERNEL_START_TRIES} tries): {error}"]
+                )
+                return
+    state = shared_state(resources)
+    out.kernel_cpu = round(float(state.get("kernel_cpu", 0.0)), 3)
+    for kind, detail in state["events"]:
+        out.flags.append([kind, detail])
+    if any(o.get("ename") == "MemoryError" for c in notebook.cells for o in c.get("outputs", [])):
+        limit = f"{setup.limits.memory_bytes / 2**30:g} GiB"
+        out.flags.append(["memory", f"hit the memory limit ({limit}): MemoryError"])
+    out.tests = test_results(notebook)
+    out.graded = nbformat.writes(notebook)
 
+
+class KernelDidNotStart(RuntimeError):
+    """The learner's kernel died or hung before running any learner cell: the grader's
+    failure (a busy machine), retried, never the learner's zero."""
+
+
+def pipeline_config(limits: Limits, suite: GradingSuite) -> Config:
+    """The traitlets configuration of :data:`SANITIZE` and :data:`AUTOGRADE` for ``limits``.
+
+    Examples
+    --------
+    >>> from nbformat.v4 import new_notebook
+    >>> config = pipeline_config(Limits(cell_timeout=5), GradingSuite(new_notebook(), Path(".")))
+    >>> config.LearnerExecute.timeout, config.OverwriteCells.add_missing_cells
+    (5, True)
+    """
+    config = Config()
+    config.OverwriteCells.add_missing_cells = True
+    config.LearnerExecute.timeout = limits.cell_timeout
+    config.LearnerExecute.notebook_timeout = limits.notebook_timeout
+    config.LearnerExecute.max_output_chars = limits.max_output_chars
+    config.LearnerExecute.startup_timeout = 60
+    config.LearnerExecute.answer_names = suite.answer_names
+    config.TrustedTests.test_timeout = float(limits.cell_timeout)
+    return config
+
+
+def _prepare_workdir(workdir: Path, uid: int, sub: Submission, setup: WorkerSetup) -> None:
+    """A fresh work folder holding the learner's extra files, then the instructor's."""
+    prepare_workdir(workdir, uid, setup.sandbox.work_bytes)
     for rel, data in sub.extras.items():
         safe = safe_relative(rel)
         if safe is None:
@@ -171,26 +243,29 @@ def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
         target = workdir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-    hand_over(workdir, box.uid)
+    hand_over(workdir, uid)
 
-    limits = setup.limits
-    km = SandboxedKernelManager(
-        kernel_name="python3",
-        transport="ipc",
-        ip=str(workdir / ".kernel"),
-        connection_file=str(workdir / ".kernel.json"),
-    )
-    km.sandbox_argv_prefix = box.wrap([], workdir)
-    km.sandbox_uid = box.uid
-    runner = GuardedExecute(
-        timeout=limits.cell_timeout,
-        notebook_timeout=limits.notebook_timeout,
-        max_output_chars=limits.max_output_chars,
-        kernel_name="python3",
-        startup_timeout=60,
-    )
+
+def _autograde(
+    notebook: NotebookNode, resources: dict, config: Config, suite: GradingSuite, workdir: Path
+) -> tuple[NotebookNode, dict]:
+    """Run :data:`AUTOGRADE` with a sandboxed kernel; always stop the kernel afterwards."""
+    km = kernel_manager(_STATE["kernels"], workdir)
+    state = shared_state(resources)
+    state.update(km=km, suite=suite, workdir=str(workdir))
     try:
-        notebook, resources = runner.preprocess(notebook, resources, km=km)
+        try:
+            run_sync(km.start_kernel)(cwd=str(workdir))
+        except Exception as error:
+            raise KernelDidNotStart(f"{type(error).__name__}: {error}") from error
+        for pp in AUTOGRADE:
+            try:
+                notebook, resources = pp(config=config)(notebook, resources)
+            except RuntimeError as error:
+                if pp is LearnerExecute and "kernel_info" in str(error):
+                    raise KernelDidNotStart(str(error)) from error
+                raise
+        return notebook, resources
     finally:
         # nbclient leaves a kernel it was handed running: stop it (and its sandbox) here
         try:
@@ -199,16 +274,7 @@ def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
         except Exception:  # already dead
             LOG.debug("kernel shutdown failed", exc_info=True)
         shutil.rmtree(workdir, ignore_errors=True)
-    out.kernel_cpu = round(runner.kernel_cpu, 3)
-    for kind, detail in runner.events:
-        out.flags.append([kind, detail])
-    if any(o.get("ename") == "MemoryError" for c in notebook.cells for o in c.get("outputs", [])):
-        limit = f"{limits.memory_bytes / 2**30:g} GiB"
-        out.flags.append(["memory", f"hit the memory limit ({limit}): MemoryError"])
-    for pp in (IgnorePattern, LimitOutput):
-        notebook, resources = pp().preprocess(notebook, resources)
-    out.tests = test_results(notebook)
-    out.graded = nbformat.writes(notebook)
+        shutil.rmtree(home_for(workdir), ignore_errors=True)
 
 
 def test_results(notebook: NotebookNode) -> dict[str, dict]:
