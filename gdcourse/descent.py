@@ -91,3 +91,30 @@ def contraction_factor(learning_rate: float) -> float:
     0.5
     """
     return 1.0 - 2.0 * learning_rate
+
+
+def describe_run(path: NDArray[np.float64]) -> str:
+    """Say in words what a descent path did: converges, oscillates, stalls or diverges.
+
+    Examples
+    --------
+    >>> describe_run(np.array([4.0, 2.0, 1.0]))
+    'converges'
+    >>> describe_run(np.array([4.0, -8.0, 16.0]))
+    'diverges'
+    >>> describe_run(np.array([4.0, 3.9, 3.8]))
+    'crawls'
+    >>> describe_run(np.array([8.0, -8.0, 8.0])), describe_run(np.array([8.0, 0.0, 0.0]))
+    ('bounces between 8 and -8', 'lands on the minimum in one step')
+    """
+    sizes = np.abs(path)
+    if sizes.size > 1 and sizes[0] > 0 and np.all(sizes[1:] == 0):
+        return "lands on the minimum in one step"
+    flips = bool(np.any(np.sign(path[1:]) * np.sign(path[:-1]) < 0))
+    if sizes[-1] > sizes[0] * 1.0001:
+        return "diverges"
+    if sizes[-1] > sizes[0] * 0.9999:
+        return f"bounces between {path[0]:g} and {-path[0]:g}" if flips else "stalls"
+    if sizes[-1] > sizes[0] * 0.5:
+        return "crawls"
+    return "oscillates, converges" if flips else "converges"

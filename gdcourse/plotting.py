@@ -5,6 +5,11 @@ title and labelled axes; :func:`show` displays it in a notebook together with it
 Animations are rendered to GIF bytes by :func:`animate_descent` and shown by
 :func:`show_animation`. Colours come from :mod:`gdcourse.config` (Okabe-Ito, colour-blind
 safe).
+
+Figures are built with matplotlib's object-oriented API (:class:`~matplotlib.figure.Figure`
+with an Agg canvas of its own), never through ``pyplot``: importing this module leaves the
+learner's matplotlib backend and pyplot's list of open figures alone, so a learner's own
+``plt.plot(...); plt.show()`` still draws inline.
 """
 
 from __future__ import annotations
@@ -14,17 +19,13 @@ import html
 import io
 from collections.abc import Callable, Mapping, Sequence
 
-import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from numpy.typing import ArrayLike, NDArray
+from PIL import Image
 
-matplotlib.use("Agg")  # figures are rendered to bytes, never to a window
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from numpy.typing import ArrayLike, NDArray  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from gdcourse.config import (  # noqa: E402
+from gdcourse.config import (
     ANIMATION_DPI,
     ANIMATION_FIGSIZE,
     CYCLE,
@@ -34,7 +35,7 @@ from gdcourse.config import (  # noqa: E402
     PALETTE,
     SURFACE_CMAP,
 )
-from gdcourse.descent import descend  # noqa: E402
+from gdcourse.descent import descend, describe_run  # noqa: F401 - describe_run is part of this API
 
 Cost = Callable[[NDArray[np.float64]], NDArray[np.float64]]
 
@@ -43,18 +44,29 @@ Cost = Callable[[NDArray[np.float64]], NDArray[np.float64]]
 
 
 def figure_to_png(fig: Figure) -> bytes:
-    """Render ``fig`` to PNG bytes and close it, so that it is not also shown twice.
+    """Render ``fig`` to PNG bytes (with its own Agg canvas; pyplot never sees it).
 
     Examples
     --------
-    >>> fig, ax = plt.subplots()
-    >>> figure_to_png(fig)[:4]
+    >>> figure_to_png(Figure())[:4]
     b'\\x89PNG'
     """
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=fig.dpi, metadata={"Software": None})
-    plt.close(fig)
+    FigureCanvasAgg(fig).print_png(buffer, metadata={"Software": None})
     return buffer.getvalue()
+
+
+def new_figure(**kwargs) -> Figure:
+    """A figure outside pyplot, drawn on its own Agg canvas.
+
+    Examples
+    --------
+    >>> new_figure(figsize=(2, 1), dpi=50).canvas.get_width_height()
+    (100, 50)
+    """
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def image_bundle(data: bytes, mime: str, alt: str) -> dict[str, str]:
@@ -92,7 +104,8 @@ def show_animation(gif: bytes, alt: str) -> None:
 
 
 def _new_figure(title: str, xlabel: str, ylabel: str, figsize=FIGSIZE, dpi=DPI):
-    fig, ax = plt.subplots(figsize=figsize, dpi=dpi, layout="constrained")
+    fig = new_figure(figsize=figsize, dpi=dpi, layout="constrained")
+    ax = fig.subplots()
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -146,7 +159,7 @@ def plot_ball_on_surface(
     >>> fig.axes[0].get_title()
     'Bowl'
     """
-    fig = plt.figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
+    fig = new_figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
     ax = fig.add_subplot(projection="3d")
     ax.plot_surface(w_grid, b_grid, cost_grid, cmap=SURFACE_CMAP, alpha=0.55, linewidth=0)
     ax.contour(w_grid, b_grid, cost_grid, levels=12, cmap=SURFACE_CMAP, offset=0.0, alpha=0.6)
@@ -321,6 +334,43 @@ def plot_cost_per_epoch(
     return fig
 
 
+def animation_figure(
+    cost: Cost,
+    path: NDArray[np.float64],
+    *,
+    xlim: tuple[float, float],
+    ylim: tuple[float, float],
+    title: str,
+) -> tuple[Figure, Callable[[int], None]]:
+    """The figure of :func:`animate_descent` and a function that draws epoch ``k`` on it.
+
+    Examples
+    --------
+    >>> fig, draw = animation_figure(lambda x: x**2, np.array([1.0, 0.5]),
+    ...     xlim=(-1, 1), ylim=(0, 1), title="Down")
+    >>> draw(1)
+    >>> fig.axes[0].texts[0].get_text()
+    'epoch 1   x = 0.5'
+    """
+    fig, ax = _new_figure(title, "x", "cost f(x)", figsize=ANIMATION_FIGSIZE, dpi=ANIMATION_DPI)
+    _draw_curve(ax, cost, xlim, ylim)
+    shown, heights = _clipped(cost, path, xlim, ylim)
+    (trail,) = ax.plot([], [], "o-", color=PALETTE["blue"], linewidth=1.2, markersize=4)
+    (ball,) = ax.plot(
+        [], [], "o", color=PALETTE["vermillion"], markersize=13, markeredgecolor="black"
+    )
+    label = ax.text(0.03, 0.92, "", transform=ax.transAxes)
+    fig.canvas.draw()
+    fig.set_layout_engine("none")  # lay out once; every frame then reuses the same geometry
+
+    def draw(epoch: int) -> None:
+        trail.set_data(shown[: epoch + 1], heights[: epoch + 1])
+        ball.set_data([shown[epoch]], [heights[epoch]])
+        label.set_text(f"epoch {epoch}   x = {path[epoch]:.3g}")
+
+    return fig, draw
+
+
 def animate_descent(
     cost: Cost,
     path: NDArray[np.float64],
@@ -340,29 +390,16 @@ def animate_descent(
     >>> gif[:6]
     b'GIF89a'
     """
-    fig, ax = _new_figure(title, "x", "cost f(x)", figsize=ANIMATION_FIGSIZE, dpi=ANIMATION_DPI)
-    _draw_curve(ax, cost, xlim, ylim)
-    shown, heights = _clipped(cost, path, xlim, ylim)
-    (trail,) = ax.plot([], [], "o-", color=PALETTE["blue"], linewidth=1, markersize=3)
-    (ball,) = ax.plot(
-        [], [], "o", color=PALETTE["vermillion"], markersize=11, markeredgecolor="black"
-    )
-    label = ax.text(0.03, 0.92, "", transform=ax.transAxes)
-    fig.canvas.draw()
-    fig.set_layout_engine("none")  # lay out once; every frame then reuses the same geometry
-
+    fig, draw = animation_figure(cost, path, xlim=xlim, ylim=ylim, title=title)
     frames = []
     for epoch in range(len(path)):
-        trail.set_data(shown[: epoch + 1], heights[: epoch + 1])
-        ball.set_data([shown[epoch]], [heights[epoch]])
-        label.set_text(f"epoch {epoch}   x = {path[epoch]:.3g}")
+        draw(epoch)
         fig.canvas.draw()
         frames.append(
             Image.frombuffer(
                 "RGBA", fig.canvas.get_width_height(), fig.canvas.buffer_rgba()
             ).convert("RGB")
         )
-    plt.close(fig)
     return frames_to_gif(frames, FRAME_MS)
 
 
@@ -429,7 +466,7 @@ def plot_epochs_to_converge(
         label="learning rate 0.5 (mirror)",
     )
     ax.set_ylim(0, max_epochs * 1.08)
-    ax.legend(loc="upper center")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)  # clear of the data
     return fig
 
 
@@ -478,7 +515,13 @@ def plot_basins(
             color=colours[k],
             label=f"ends in the {label}",
         )
-        ax.axvline(minima[label], color=colours[k], linestyle=":", linewidth=1)
+        ax.axvline(
+            minima[label],
+            color=colours[k],
+            linestyle=":",
+            linewidth=1,
+            label=f"{label} bottom, x = {minima[label]:.2f}",
+        )
     if np.any(~settled):
         ax.scatter(
             starts[~settled],
@@ -489,7 +532,7 @@ def plot_basins(
             label="does not settle",
         )
     ax.set_ylim(*ylim)
-    ax.legend(loc="upper center")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)  # clear of the data
     return fig
 
 
@@ -515,15 +558,8 @@ def plot_rate_grid(
     """
     columns = min(3, len(rates))
     rows = -(-len(rates) // columns)
-    fig, axes = plt.subplots(
-        rows,
-        columns,
-        figsize=(3.0 * columns, 2.4 * rows),
-        dpi=DPI,
-        layout="constrained",
-        sharey=True,
-        squeeze=False,
-    )
+    fig = new_figure(figsize=(3.0 * columns, 2.4 * rows), dpi=DPI, layout="constrained")
+    axes = fig.subplots(rows, columns, sharey=True, squeeze=False)
     for ax, rate in zip(axes.flat, rates, strict=False):
         path = descend(slope, start, rate, epochs)
         _draw_curve(ax, cost, xlim, ylim)
@@ -543,29 +579,6 @@ def plot_rate_grid(
         ax.set_visible(False)
     fig.suptitle(title)
     return fig
-
-
-def describe_run(path: NDArray[np.float64]) -> str:
-    """Say in words what a descent path did: converges, oscillates, stalls or diverges.
-
-    Examples
-    --------
-    >>> describe_run(np.array([4.0, 2.0, 1.0]))
-    'converges'
-    >>> describe_run(np.array([4.0, -8.0, 16.0]))
-    'diverges'
-    >>> describe_run(np.array([4.0, 3.9, 3.8]))
-    'crawls'
-    """
-    sizes = np.abs(path)
-    flips = bool(np.any(np.sign(path[1:]) * np.sign(path[:-1]) < 0))
-    if sizes[-1] > sizes[0] * 1.0001:
-        return "diverges"
-    if sizes[-1] > sizes[0] * 0.9999:
-        return "stalls, bouncing" if flips else "stalls"
-    if sizes[-1] > sizes[0] * 0.5:
-        return "crawls"
-    return "oscillates, converges" if flips else "converges"
 
 
 def plot_descent_and_cost(
@@ -588,7 +601,8 @@ def plot_descent_and_cost(
     >>> [ax.get_xlabel() for ax in fig.axes]
     ['x', 'epoch']
     """
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8.0, 3.2), dpi=DPI, layout="constrained")
+    fig = new_figure(figsize=(8.0, 3.2), dpi=DPI, layout="constrained")
+    left, right = fig.subplots(1, 2)
     _draw_curve(left, cost, xlim, ylim)
     shown, heights = _clipped(cost, path, xlim, ylim)
     left.plot(shown, heights, "o-", color=PALETTE["blue"], markersize=3, linewidth=0.8)

@@ -32,5 +32,13 @@ def test_sliders_redraw_the_descent(explorer):
 def test_static_fallback_is_an_image_with_alt_text():
     bundle = static_grid_bundle(8.0, 20)
     assert bundle["text/html"].startswith('<img src="data:image/png;base64,')
-    assert len(REPRESENTATIVE_RATES) == 6 and "Six small plots" in _alt(bundle["text/html"])
-    assert bundle["text/plain"].startswith("[Figure] Six small plots")
+    assert len(REPRESENTATIVE_RATES) == 6 and "6 small plots" in _alt(bundle["text/html"])
+    assert bundle["text/plain"].startswith("[Figure] 6 small plots")
+
+
+def test_static_alt_text_is_read_from_the_runs():
+    """Computed, not typed: another start point changes what the alt text says."""
+    alt = _alt(static_grid_bundle(8.0, 20)["text/html"])
+    assert "at 1 it bounces between 8 and -8" in alt and "at 1.05 it diverges" in alt
+    assert "at 0.5 it lands on the minimum in one step" in alt
+    assert "bounces between 3 and -3" in _alt(static_grid_bundle(3.0, 20)["text/html"])
