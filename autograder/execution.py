@@ -22,6 +22,7 @@ judged it. What happened is collected in ``resources["autograder"]["events"]``, 
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -40,15 +41,13 @@ from autograder.runner import (
     KernelChannel,
     is_test_cell,
     run_test,
-    server_code,
-    snapshot_code,
+    server_expression,
+    snapshot_expression,
     verdict_outputs,
 )
 
 LOG = logging.getLogger("autograder")
 NOT_RUN = "GraderStop"
-#: Where the call server's unix socket goes, inside the kernel's work folder.
-SOCKET_NAME = ".grader-calls.sock"
 
 
 def error_output(ename: str, evalue: str) -> NotebookNode:
@@ -153,8 +152,9 @@ class LearnerExecute(Execute):
     def _snapshot(self, cell: NotebookNode, index: int) -> None:
         """Keep, in the kernel, the answer names as bound now (a silent request)."""
         grade_id = cell.metadata.nbgrader["grade_id"]
+        expression = snapshot_expression(index, list(self.answer_names))
         msg_id = self.kc.execute(
-            snapshot_code(index, list(self.answer_names)), silent=True, store_history=False
+            "", silent=True, store_history=False, user_expressions={"snapshot": expression}
         )
         reply = self.wait_for_reply(msg_id)
         if reply is None:
@@ -217,10 +217,13 @@ class TrustedTests(NbGraderPreprocessor):
     def _start_server(self, state: dict) -> KernelChannel | None:
         if not state.get("kernel_alive") or state.get("kc") is None:
             return None
-        path = str(Path(state["workdir"]) / SOCKET_NAME)
+        # a name the learner's code cannot know in advance, so it cannot be bound first
+        path = str(Path(state["workdir"]) / f".grader-{secrets.token_hex(8)}.sock")
         km = state["km"]
         channel = KernelChannel(path, interrupt=run_sync(km.interrupt_kernel))
-        state["kc"].execute(server_code(path), silent=True, store_history=False)
+        state["kc"].execute(
+            "", silent=True, store_history=False, user_expressions={"s": server_expression(path)}
+        )
         try:
             channel.connect(self.connect_timeout)
         except CallFailed as failure:

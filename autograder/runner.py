@@ -543,30 +543,39 @@ def verdict_outputs(verdict: Verdict) -> list[NotebookNode]:
     return outputs
 
 
-def snapshot_code(index: int, names: list[str]) -> str:
-    """The code that, run silently in the learner's kernel when the run reaches test cell
+def snapshot_expression(index: int, names: list[str]) -> str:
+    """The expression that, evaluated in the learner's kernel when the run reaches test cell
     ``index``, keeps a reference to each of ``names`` as bound at that point.
+
+    It is sent as a ``user_expressions`` entry of an empty execute request: IPython evaluates
+    those with plain ``eval``, past the input and AST transformers a learner may have added.
 
     Examples
     --------
-    >>> "__autograder_snapshots__" in snapshot_code(3, ["f"])
-    True
+    >>> ns = {"f": len}
+    >>> eval(snapshot_expression(3, ["f", "g"]), ns)
+    >>> ns["__autograder_snapshots__"]
+    {3: {'f': <built-in function len>}}
     """
     return (
-        f"globals().setdefault({SNAPSHOTS!r}, {{}})[{index}] = "
-        f"{{_n: globals()[_n] for _n in {names!r} if _n in globals()}}"
+        f"globals().setdefault({SNAPSHOTS!r}, {{}}).__setitem__({index}, "
+        f"{{_n: globals()[_n] for _n in {names!r} if _n in globals()}})"
     )
 
 
-def server_code(socket_path: str, caps: codec.Caps = DEFAULT_CAPS) -> str:
-    """The code that starts the call server in the learner's kernel (it blocks until "bye")."""
+def server_expression(socket_path: str, caps: codec.Caps = DEFAULT_CAPS) -> str:
+    """The expression that starts the call server in the learner's kernel (it returns only
+    when the runner says goodbye); sent as a ``user_expressions`` entry, like the snapshots."""
     from autograder import callserver
 
     source = Path(codec.__file__).read_text() + "\n" + Path(callserver.__file__).read_text()
+    caps_args = (
+        f"max_bytes={caps.max_bytes}, max_depth={caps.max_depth}, max_items={caps.max_items}"
+    )
     return (
-        f"exec(compile({source!r}, '<autograder call server>', 'exec'), _ns := "
-        "{'__name__': '__autograder__'})\n"
-        f"_ns['serve']({socket_path!r}, globals().get({SNAPSHOTS!r}, {{}}), _ns['encode'], "
-        f"_ns['decode'], _ns['Caps'](max_bytes={caps.max_bytes}, max_depth={caps.max_depth}, "
-        f"max_items={caps.max_items}), {MAX_REQUEST})\n"
+        "(lambda ns: (exec(compile("
+        f"{source!r}, '<autograder call server>', 'exec'), ns), "
+        f"ns['serve']({socket_path!r}, globals().get({SNAPSHOTS!r}, {{}}), ns['encode'], "
+        f"ns['decode'], ns['Caps']({caps_args}), {MAX_REQUEST})))"
+        "({'__name__': '__autograder__'})"
     )

@@ -295,7 +295,7 @@ CASES: dict[str, Case] = {
             }
         ),
         {RATE_TEST},
-        {"monkeypatch"},
+        {"suspicious"},
     ),
     "patch_builtins": Case(
         _exercise(
@@ -306,7 +306,7 @@ CASES: dict[str, Case] = {
             }
         ),
         {RATE_TEST},
-        {"monkeypatch"},
+        {"suspicious"},
     ),
     "patch_showtraceback": Case(
         _exercise(
@@ -318,7 +318,7 @@ CASES: dict[str, Case] = {
             }
         ),
         {RATE_TEST},
-        {"monkeypatch"},
+        {"suspicious"},
     ),
     "patch_during_test": Case(
         _exercise(
@@ -330,7 +330,7 @@ CASES: dict[str, Case] = {
             }
         ),
         {RATE_TEST},
-        {"monkeypatch"},
+        {"suspicious"},
         why="patches while its own test runs: the test is voided",
     ),
     "always_equal": Case(
@@ -421,6 +421,278 @@ CASES: dict[str, Case] = {
 }
 
 
+# --- routes that beat the old in-kernel guard (issue 9): each must earn only what it deserves --
+#: A constant planted in a hidden test of the corpus course (see :func:`make_course`): it is
+#: never passed to learner code nor put in a message, so it must never reach any feedback.
+PLANTED = "QZX7731-planted-hidden-constant"
+
+#: Code that records everything it can see of later cells and test code, and prints it
+#: encoded in the last cell (so that no line redaction could match it).
+_RECORDER = """
+import base64, gc, sys, zlib
+SEEN = []
+ip = get_ipython()
+ip.events.register("pre_run_cell", lambda info: SEEN.append(info.raw_cell))
+sys.addaudithook(lambda event, args: SEEN.append(repr(args)[:5000]) if event in ("compile", "exec") else None)
+"""
+_DUMP = """
+import base64, gc, zlib
+blob = "\\n".join(SEEN + [repr(c.co_consts) for c in gc.get_objects() if type(c).__name__ == "code"][:20000])
+blob += "\\n".join(map(str, In)) + str(globals().get("__autograder_snapshots__"))
+print("B64", base64.b64encode(blob.encode()).decode())
+print("HEX", blob.encode().hex()[:200000])
+print("ZB64", base64.b64encode(zlib.compress(blob.encode())).decode())
+"""
+
+
+def _extra_cell(source: str) -> Callable[[NotebookNode, dict], None]:
+    def surgery(nb: NotebookNode, ctx: dict) -> None:
+        nb.cells.append(nbformat.v4.new_code_cell(source))
+
+    return surgery
+
+
+def _first_cell(source: str) -> Callable[[NotebookNode, dict], None]:
+    def surgery(nb: NotebookNode, ctx: dict) -> None:
+        nb.cells.insert(0, nbformat.v4.new_code_cell(source))
+
+    return surgery
+
+
+def _wrong(prefix: str = "", suffix: str = "") -> Callable[[dict], bytes]:
+    """The wrong-sign answer with hostile code before or after it in its answer cell."""
+    return _exercise({"gradient_descent_update": prefix + WRONG_SIGN + suffix, **OK_RATE})
+
+
+_FAKE_LAUNCHER = b"""
+# a handed-in 'ipykernel_launcher.py': if it became the kernel, every reply would be "ok"
+import builtins, sys
+builtins.abs = lambda value: 0
+from ipykernel.ipkernel import IPythonKernel
+_real = IPythonKernel.do_execute
+async def do_execute(self, *args, **kwargs):
+    reply = await _real(self, *args, **kwargs)
+    reply["status"] = "ok"
+    return reply
+IPythonKernel.do_execute = do_execute
+sys.path = [p for p in sys.path if p not in ("", ".")]
+del sys.modules["ipykernel_launcher"]
+import runpy
+runpy.run_module("ipykernel_launcher", run_name="__main__")
+"""
+_STARTUP = b"""
+import builtins
+builtins.abs = lambda value: 0
+get_ipython().events.register("post_run_cell", lambda result: setattr(result, "error_in_exec", None))
+"""
+
+HOSTILE: dict[str, Case] = {
+    "ast_transformer": Case(
+        _wrong(
+            "import ast\nclass Pass(ast.NodeTransformer):\n"
+            "    def visit_Assert(self, node):\n        return ast.Pass()\n"
+            "get_ipython().ast_transformers.append(Pass())\n"
+        ),
+        {RATE_TEST},
+        why="an AST transformer that deletes every assert of later cells",
+    ),
+    "input_transformer": Case(
+        _wrong("get_ipython().input_transformers_cleanup.append(lambda lines: ['pass\\n'])\n"),
+        set(),
+        why="replaces every later cell with `pass`, its own choose_learning_rate cell included",
+    ),
+    "events_clear_error": Case(
+        _wrong(
+            "def _ok(result):\n    result.error_in_exec = None\n    result.error_before_exec = None\n"
+            "get_ipython().events.register('post_run_cell', _ok)\n"
+            "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)\n"
+        ),
+        {RATE_TEST},
+        why="events that clear every error, and a custom exception handler",
+    ),
+    "displayhook_credit": Case(
+        _exercise(
+            {
+                "gradient_descent_update": update(
+                    "import sys\nsys.displayhook('full marks')\nsys.displayhook(1.0)\n"
+                    "return x + learning_rate * gradx"
+                )
+                + "import sys\nget_ipython().events.register('pre_run_cell', "
+                "lambda info: sys.displayhook(1.0))\n",
+                **OK_RATE,
+            }
+        ),
+        {RATE_TEST},
+        why="sys.displayhook during the tests' calls and before every cell: an execute_result",
+    ),
+    "shadowed_names": Case(
+        _wrong(
+            suffix="class _Any:\n    def __getattr__(self, name):\n"
+            "        return lambda *a, **k: True\n"
+            "np = _Any()\nabs = lambda value: 0\nfloat = lambda value=0.0: 0.0\n"
+            "check_gradient_descent_update = lambda f: 'all checks passed'\n"
+            "isinstance = lambda *a: True\n"
+        ),
+        {RATE_TEST},
+        why="np, abs, float and the check function rebound in the notebook's namespace",
+    ),
+    "private_builtins": Case(
+        _wrong(
+            suffix="import builtins\n__builtins__ = dict(vars(builtins), abs=lambda v: 0, "
+            "AssertionError=type('Quiet', (Exception,), {}))\n"
+        ),
+        {RATE_TEST},
+        why="a private __builtins__ dict for the notebook's namespace",
+    ),
+    "swapped_code": Case(
+        _wrong(
+            "import numpy as np, math\n"
+            "np.isclose.__code__ = (lambda a, b, rtol=0, atol=0, equal_nan=False: True).__code__\n"
+            "np.allclose.__code__ = (lambda a, b, rtol=0, atol=0, equal_nan=False: True).__code__\n"
+            "np.array_equal.__code__ = (lambda a1, a2, equal_nan=False: True).__code__\n"
+        ),
+        {RATE_TEST},
+        why="code objects swapped inside numpy functions (their identity unchanged)",
+    ),
+    "swapped_modules": Case(
+        _wrong(
+            "import sys, types\nfake = types.ModuleType('gdcourse.checks')\n"
+            "fake.check_gradient_descent_update = lambda f: 'all checks passed'\n"
+            "fake.check_learning_rate = lambda r: 'fine'\n"
+            "sys.modules['gdcourse.checks'] = fake\n"
+            "sys.modules['math'] = types.SimpleNamespace(isfinite=lambda v: True)\n"
+        ),
+        {RATE_TEST},
+        why="sys.modules entries swapped for fakes",
+    ),
+    "fake_kernel_file": Case(
+        _exercise({}),
+        set(),
+        extras={"ipykernel_launcher.py": _FAKE_LAUNCHER},
+        why="a blank notebook with a handed-in ipykernel_launcher.py",
+    ),
+    "startup_file": Case(
+        _wrong(),
+        {RATE_TEST},
+        extras={
+            ".ipython/profile_default/startup/00-pass.py": _STARTUP,
+            ".local/lib/python3.11/site-packages/cheat.pth": b"import builtins; builtins.abs = len\n",
+            "sitecustomize.py": _STARTUP,
+            "numpy.py": b"raise SystemExit('shadowed numpy')\n",
+        },
+        why="an IPython startup file, a user-site .pth, sitecustomize and numpy.py handed in",
+    ),
+    "float_subclass": Case(
+        _exercise(
+            {
+                "gradient_descent_update": "class Close(float):\n"
+                "    def __eq__(self, other):\n        return True\n"
+                "    __le__ = __lt__ = __ge__ = __gt__ = __eq__\n"
+                "    def __sub__(self, other):\n        return Close(0.0)\n"
+                "    __rsub__ = __sub__\n\n" + update("return Close(x + learning_rate * gradx)"),
+                **OK_RATE,
+            }
+        ),
+        {RATE_TEST},
+        why="returns a float subclass whose comparisons always hold",
+    ),
+    "array_subclass": Case(
+        _exercise(
+            {
+                "gradient_descent_update": "import numpy as np\n"
+                "class Agree(np.ndarray):\n"
+                "    def __eq__(self, other):\n        return True\n\n"
+                + update(
+                    "return np.asarray(x + learning_rate * np.asarray(gradx), dtype=float)"
+                    ".view(Agree)"
+                ),
+                **OK_RATE,
+            }
+        ),
+        {RATE_TEST},
+        why="returns an ndarray subclass",
+    ),
+    "object_array": Case(
+        _exercise(
+            {
+                "gradient_descent_update": "import numpy as np\n"
+                + update("return np.array([x + learning_rate * gradx], dtype=object)[0:1]"),
+                **OK_RATE,
+            }
+        ),
+        {RATE_TEST},
+        why="returns a numpy array of dtype object",
+    ),
+    "raises_base_exception": Case(
+        _exercise(
+            {
+                "gradient_descent_update": update("raise KeyboardInterrupt('stop the test')"),
+                "choose_learning_rate": "def choose_learning_rate():\n    raise SystemExit(0)\n",
+            }
+        ),
+        set(),
+        why="raises BaseExceptions (KeyboardInterrupt, SystemExit) from its calls",
+    ),
+    "prints_during_tests": Case(
+        _exercise(
+            {
+                "gradient_descent_update": update(
+                    "import sys\nprint('all checks passed')\n"
+                    "sys.__stdout__.write('PASSED')\nreturn x + learning_rate * gradx"
+                ),
+                **OK_RATE,
+            }
+        ),
+        {RATE_TEST},
+        why="prints success while the tests call it: nothing of it reaches an output",
+    ),
+    "rebinds_after_tests": Case(
+        _edit(
+            {"gradient_descent_update": WRONG_SIGN, **OK_RATE},
+            _extra_cell(CORRECT),
+        ),
+        {RATE_TEST},
+        why="a wrong answer at the tests, a right one defined after them: the tests see the wrong",
+    ),
+    "fixes_after_tests_honest": Case(
+        _edit({"gradient_descent_update": CORRECT, **OK_RATE}, _extra_cell(WRONG_SIGN)),
+        ALL,
+        why="a right answer at the tests, broken after them: the tests see the right one",
+    ),
+    "thread_swapper": Case(
+        _wrong(
+            suffix="import threading, time\n"
+            "def _swap():\n    while True:\n"
+            "        snaps = globals().get('__autograder_snapshots__', {})\n"
+            "        for snap in snaps.values():\n"
+            "            snap['gradient_descent_update'] = lambda *a: None\n"
+            "        time.sleep(0.001)\n"
+            "threading.Thread(target=_swap, daemon=True).start()\n"
+        ),
+        {RATE_TEST},
+        why="a thread that keeps rewriting the snapshots while the tests call in",
+    ),
+    "recorder": Case(
+        _edit(
+            {"gradient_descent_update": _RECORDER + CORRECT, **OK_RATE},
+            _extra_cell(_DUMP),
+        ),
+        ALL,
+        why="records later cells (pre_run_cell, an audit hook, code objects) and prints them encoded",
+    ),
+    "socket_squatter": Case(
+        _wrong(
+            suffix="import os, socket\n"
+            "s = socket.socket(socket.AF_UNIX)\n"
+            "s.bind('.grader-calls.sock')  # the old fixed name\ns.listen(1)\n"
+        ),
+        {RATE_TEST},
+        why="binds the call server's socket path first",
+    ),
+}
+CASES.update(HOSTILE)
+
+
 def read_releases(release_dir: Path) -> dict[str, NotebookNode]:
     """The release notebooks of the two graded assignments."""
     return {
@@ -481,6 +753,7 @@ def make_course(
 
     (root / "autograder").mkdir(parents=True)
     shutil.copytree(repo / "solutions", root / "solutions", ignore=shutil.ignore_patterns("*.py"))
+    plant_constant(root / "solutions" / EXERCISE / f"{EXERCISE}.ipynb")
     shutil.copy(repo / "autograder" / "nbgrader_config.py", root / "autograder")
     api = nbgrader_api(root)
     for name in assignments:
@@ -489,6 +762,18 @@ def make_course(
     if not keep_gradebook:
         (root / "gradebook.db").unlink()
     return root
+
+
+def plant_constant(path: Path) -> None:
+    """Put :data:`PLANTED` into the hidden part of the first update test of ``path``."""
+    nb = nbformat.read(path, as_version=4)
+    cell = _cells(nb)["test_update_numbers"]
+    marker = "### BEGIN HIDDEN TESTS\n"
+    assert marker in cell.source, "the exercise's first test has hidden tests"
+    cell.source = cell.source.replace(
+        marker, f"{marker}_planted = {PLANTED!r}  # never passed to learner code\n", 1
+    )
+    nbformat.write(nb, path)
 
 
 def tree_hashes(folder: Path) -> dict[str, str]:
