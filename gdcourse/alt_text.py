@@ -37,7 +37,7 @@ def epochs(count: int) -> str:
     return f"{count} epoch" if count == 1 else f"{count} epochs"
 
 
-def trend(values: ArrayLike) -> str:
+def trend(values: ArrayLike, log: bool = False) -> str:
     """How a sequence of costs moves: falls, rises, stays, or falls and levels off.
 
     Examples
@@ -50,6 +50,11 @@ def trend(values: ArrayLike) -> str:
     'rises from 9 to 40'
     >>> trend([8.0, 7.9, 7.8])
     'falls from 8 to 7.8'
+
+    On a log axis a steady fall by a constant factor is a straight line, not a levelling off:
+
+    >>> trend([8.0, 0.8, 0.08, 0.008, 0.0008], log=True)
+    'falls from 8 to 0.0008'
     """
     v = np.asarray(values, dtype=float)
     first, last = float(v[0]), float(v[-1])
@@ -59,8 +64,9 @@ def trend(values: ArrayLike) -> str:
         return f"stays at {number(first)}"
     if last > first:
         return f"rises from {number(first)} to {number(last)}"
-    drop = first - last
-    most = int(np.argmax(first - v >= 0.9 * drop))
+    shown = np.log(v) if log and np.all(v > 0) else v  # as the eye sees it on the chart
+    drop = shown[0] - shown[-1]
+    most = int(np.argmax(shown[0] - shown >= 0.9 * drop))
     if most <= len(v) // 3:
         return (
             f"falls from {number(first)} to {number(last)}, most of the way within the "
@@ -83,7 +89,7 @@ def cost_curves(
     longest = max(np.asarray(v).size for v in runs.values())
     scale = " on a logarithmic axis" if log else ""
     parts = [f"A line chart of {quantity}{scale} against the epoch, 0 to {longest - 1}."]
-    parts += [f"{label}: it {trend(values)}." for label, values in runs.items()]
+    parts += [f"{label}: it {trend(values, log)}." for label, values in runs.items()]
     return " ".join(parts)
 
 
@@ -93,13 +99,13 @@ def descent_path(path: ArrayLike, *, function: str = "the parabola") -> str:
     Examples
     --------
     >>> descent_path(np.array([8.0, 1.6, 0.32]))
-    'on the parabola, starting at x = 8: it converges, reaching x = 0.32 after 2 epochs'
+    'gradient descent on the parabola from x = 8 converges, reaching x = 0.32 after 2 epochs'
     >>> descent_path(np.array([2.0, -2.4, 2.88]))
-    'on the parabola, starting at x = 2: it diverges, reaching x = 2.88 after 2 epochs'
+    'gradient descent on the parabola from x = 2 diverges, reaching x = 2.88 after 2 epochs'
     """
     x = np.asarray(path, dtype=float)
     return (
-        f"on {function}, starting at x = {number(x[0])}: it {describe_run(x)}, reaching "
+        f"gradient descent on {function} from x = {number(x[0])} {describe_run(x)}, reaching "
         f"x = {number(x[-1])} after {epochs(x.size - 1)}"
     )
 
@@ -110,7 +116,7 @@ def fit(x: ArrayLike, y: ArrayLike, lines: Mapping[str, tuple[float, float]]) ->
     Examples
     --------
     >>> print(fit([0.0, 2.0], [0.4, 3.5], {"guess": (-1.0, -1.0)}))
-    2 data points with targets from 0.4 to 3.5, and the line guess (w = -1, b = -1), going from -1
+    2 data points with targets from 0.4 to 3.5, and the line 'guess' (w = -1, b = -1), going from -1
     at x = 0 to -3 at x = 2, which misses the points by 3.95 on average.
     """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
@@ -120,7 +126,7 @@ def fit(x: ArrayLike, y: ArrayLike, lines: Mapping[str, tuple[float, float]]) ->
     for label, (w, b) in lines.items():
         miss = float(np.mean(np.abs(w * x + b - y)))
         clauses.append(
-            f"the line {label} (w = {number(w)}, b = {number(b)}), going from "
+            f"the line '{label}' (w = {number(w)}, b = {number(b)}), going from "
             f"{number(w * low + b)} at x = {number(low)} to {number(w * high + b)} at "
             f"x = {number(high)}, which misses the points by {number(miss)} on average"
         )

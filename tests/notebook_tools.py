@@ -53,8 +53,9 @@ def with_answers(notebook: nbformat.NotebookNode, answers: dict[str, str]) -> nb
 
 # --------------------------------------------------------------------------- leaked expressions
 
-#: Expressions a solution contains that the lessons teach on purpose: the neuron's forward pass.
-TAUGHT_EXPRESSIONS = ("w * x + b",)
+#: Expressions a solution contains that the lessons teach on purpose: the neuron's forward pass
+#: and its error, e_i = w x_i + b - y_i (written out in notebook 2 before its exercise).
+TAUGHT_EXPRESSIONS = ("w * x + b", "w * x + b - y")
 #: Smaller expressions (fewer AST nodes) are too common to call a leak (``a * b``, ``0.1``).
 MIN_EXPRESSION_NODES = 5
 

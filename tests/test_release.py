@@ -10,7 +10,16 @@ import pytest
 from nbclient import NotebookClient
 
 from autograder.release import generate_release
-from tests.notebook_tools import COURSE, SOLUTIONS, grade_cells, read, secret_regions
+from tests.notebook_tools import (
+    COURSE,
+    SOLUTIONS,
+    expressions,
+    grade_cells,
+    notebook_texts,
+    read,
+    secret_regions,
+    solution_expressions,
+)
 
 RELEASE_FILES = sorted(p.relative_to(COURSE) for p in COURSE.rglob("*") if p.is_file())
 
@@ -64,6 +73,35 @@ def test_release_contains_no_solution_or_hidden_test(relative: Path):
     assert not leaked, f"course/{relative} reveals solution or hidden-test lines: {leaked[:3]}"
 
 
+SOLUTION_EXPRESSIONS = solution_expressions()
+
+
+def test_solution_expressions_were_found():
+    """Guard for the test below: both exercises' answers are among the expressions it seeks."""
+    assert "x - learning_rate * gradx" in SOLUTION_EXPRESSIONS.values()
+    assert "2 * np.mean(error * x)" in SOLUTION_EXPRESSIONS.values()
+
+
+def leaked_expressions(texts) -> list[str]:
+    """The solution expressions (however spaced, bracketed or ordered) found in ``texts``."""
+    found = set().union(*(expressions(text) for text in texts))
+    return sorted(SOLUTION_EXPRESSIONS[key] for key in found & SOLUTION_EXPRESSIONS.keys())
+
+
+@pytest.mark.parametrize("relative", [p for p in RELEASE_FILES if p.suffix == ".ipynb"], ids=str)
+def test_release_shows_no_solution_expression(relative: Path):
+    """Not even inside prose or a summary: `x - learning_rate * gradx` is the answer itself."""
+    leaked = leaked_expressions(notebook_texts(read(COURSE / relative)))
+    assert not leaked, f"course/{relative} shows a solution's expression: {leaked}"
+
+
+def test_the_expression_check_finds_a_reworded_answer():
+    """Guard: a summary that writes the answer differently is still caught."""
+    summary = "You wrote `x - gradx*learning_rate` and the gradient `2*np.mean(x*error)`."
+    leaked = leaked_expressions([summary])
+    assert {"2 * np.mean(error * x)", "x - learning_rate * gradx"} <= set(leaked)
+
+
 @pytest.mark.parametrize("source", sorted(SOLUTIONS.rglob("*.ipynb")), ids=lambda p: p.name)
 def test_release_keeps_grading_metadata(source: Path):
     release = COURSE / source.relative_to(SOLUTIONS)
@@ -102,6 +140,8 @@ def test_unfilled_release_fails_only_with_not_implemented(relative: str, tmp_pat
         assert errors[0].ename == "NotImplementedError", (
             f"cell {index} raised {errors[0].ename}: {errors[0].evalue}"
         )
+        shown = "\n".join(errors[0].traceback)
+        assert "checks.py" not in shown, f"cell {index}: the traceback shows the check's code"
     assert failed >= 2, "the unfilled release should stop at its check cells"
 
 

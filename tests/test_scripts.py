@@ -90,3 +90,47 @@ def test_every_run_ends_with_a_verdict(tmp_path: Path, rate: str, verdict: str):
     write_scripts(gradient_descent_update, 0.1, tmp_path)
     last = run_f(tmp_path, "--seed", "1", "--learning-rate", rate)[-1]
     assert last.startswith(verdict), last
+
+
+def _notebook_train():
+    """The exercise notebook's own `f`, `df`, `verdict` and `train`, as the learner runs them."""
+    import contextlib
+    import io
+    import math
+
+    from gdcourse.config import EPOCHS, TOLERANCE
+    from tests.notebook_tools import SOLUTIONS, read
+
+    namespace = {"math": math, "EPOCHS": EPOCHS, "TOLERANCE": TOLERANCE}
+    for cell in read(SOLUTIONS / "04_exercise" / "04_exercise.ipynb").cells:
+        if cell.cell_type == "code" and cell.source.startswith(
+            ("def f(x):", "def verdict(", "def train(")
+        ):
+            exec(cell.source, namespace)  # noqa: S102 - the instructor's own notebook cells
+
+    def run(learning_rate: float, start: float) -> list[str]:
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            namespace["train"](gradient_descent_update, learning_rate, start)
+        return printed.getvalue().splitlines()
+
+    return run
+
+
+@pytest.mark.parametrize("rate", ["0.1", "0.001", "0.999", "1", "1.5", "50"])
+def test_the_notebook_loop_and_f_py_print_the_same(tmp_path: Path, rate: str):
+    """What Task 3 prints in the notebook is what `python f.py` prints in the terminal."""
+    import random
+
+    from gdcourse.config import START_RANGE
+
+    write_scripts(gradient_descent_update, 0.1, tmp_path)
+    done = subprocess.run(
+        [sys.executable, "f.py", "--seed", "7", "--learning-rate", rate],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    start = random.Random(7).randint(*START_RANGE)
+    assert _notebook_train()(float(rate), start) == done.stdout.splitlines()

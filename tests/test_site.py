@@ -34,7 +34,15 @@ from gdcourse.site import (
 )
 from tests.browser.checks import expected_images
 from tests.browser.fixtures import SCREENSHOTS, chromium
-from tests.notebook_tools import COURSE, REPO, SOLUTIONS, read, secret_regions
+from tests.notebook_tools import (
+    COURSE,
+    REPO,
+    SOLUTIONS,
+    expressions,
+    read,
+    secret_regions,
+    solution_expressions,
+)
 
 LESSONS = [path.parent.name for path in lesson_notebooks(COURSE)]
 
@@ -49,10 +57,20 @@ class _Page(HTMLParser):
         self.links: list[str] = []
         self.images: list[dict[str, str]] = []
         self.sources: list[str] = []
+        self.code: list[str] = []  # the text of each <code> and <pre> element
+        self._code_depth = 0
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("code", "pre") and self._code_depth:
+            self._code_depth -= 1
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = {name: value or "" for name, value in attrs}
         self.attribute_text.extend(attributes.get(name, "") for name in ("alt", "title", "href"))
+        if tag in ("code", "pre"):
+            if not self._code_depth:
+                self.code.append("")
+            self._code_depth += 1
         if tag == "a" and "href" in attributes:
             self.links.append(attributes["href"])
         if tag == "img":
@@ -62,6 +80,8 @@ class _Page(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         self.text.append(data)
+        if self._code_depth:
+            self.code[-1] += data
 
 
 def parse(path: Path) -> _Page:
@@ -115,6 +135,19 @@ def secret_lines() -> list[str]:
 
 def leaks(text: str) -> list[str]:
     return [line for line in secret_lines() if line in text]
+
+
+@functools.cache
+def _solution_expressions() -> dict[str, str]:
+    return solution_expressions()
+
+
+def leaked_expressions(page: _Page) -> list[str]:
+    """Solution expressions (normalised with ``ast``) in the page's code or any line of text."""
+    lines = "".join(page.text).splitlines()
+    found = set().union(*(expressions(text) for text in [*page.code, *lines]))
+    secrets = _solution_expressions()
+    return sorted(secrets[key] for key in found & secrets.keys())
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +219,9 @@ def test_scripts_come_from_the_site_itself(site: Path, name: str):
 
 @pytest.mark.parametrize("name", ["index", *LESSONS])
 def test_no_solution_or_hidden_test_leaks(site: Path, name: str):
-    assert not leaks(plain_text(parse(site / f"{name}.html")))
+    page = parse(site / f"{name}.html")
+    assert not leaks(plain_text(page))
+    assert not leaked_expressions(page), f"{name}.html shows a solution's expression"
 
 
 def test_the_leak_check_finds_a_leak(tmp_path: Path):
@@ -196,6 +231,7 @@ def test_the_leak_check_finds_a_leak(tmp_path: Path):
     page.write_text(render_lesson(for_the_web(solution), "leak", ""), encoding="utf-8")
     found = leaks(plain_text(parse(page)))
     assert any("learning_rate * gradx" in line for line in found)
+    assert "x - learning_rate * gradx" in leaked_expressions(parse(page))
 
 
 @pytest.fixture(scope="module")
