@@ -160,7 +160,7 @@ class KernelChannel:
             raise CallFailed(f"the test passed {error}, which cannot be sent") from None
         deadline = time.monotonic() + timeout
         try:
-            self.sock.settimeout(max(timeout, 0.001))
+            self.sock.settimeout(min(max(timeout, 0.001), 3600.0))
             self.sock.sendall(_FRAME.pack(len(data)) + data)
             while True:
                 reply = self._receive_reply()
