@@ -18,16 +18,11 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook, SubmittedAssignment
 
-from autograder.grading import Course, grade_class
-from autograder.records import Limits
 from tests.corpus.cases import (
     CASES,
     EXERCISE,
+    PLANTED,
     auto_scores,
-    ensure_system_deps,
-    make_course,
-    tree_hashes,
-    write_corpus,
 )
 from tests.notebook_tools import REPO
 
@@ -39,36 +34,8 @@ HONEST = {"correct", "blank", "gradient_correct", "gradient_blank"} | {
     "mutates_input",
     "scalar_only",
     "visible_only",
+    "fixes_after_tests_honest",
 }
-
-
-@pytest.fixture(scope="session")
-def corpus_run(tmp_path_factory) -> dict:
-    ensure_system_deps(REPO)  # bubblewrap: without it the grader refuses to run
-    root = make_course(tmp_path_factory.mktemp("grade-corpus"), REPO)
-    submitted = root / "submitted"
-    cases = write_corpus(root, submitted, root / "course")
-    other = root / "course"  # the release, which learner code must not change either
-    before = {"submitted": tree_hashes(submitted), "course": tree_hashes(other)}
-    course = Course(root)
-    result = grade_class(
-        submitted,
-        course,
-        root / "reports",
-        limits=Limits(cell_timeout=5, notebook_timeout=25),
-        progress=False,
-    )
-    after = {"submitted": tree_hashes(submitted), "course": tree_hashes(other)}
-    outcomes = {o.student: o for o in result.outcomes}
-    return {
-        "root": root,
-        "course": course,
-        "cases": cases,
-        "result": result,
-        "outcomes": outcomes,
-        "before": before,
-        "after": after,
-    }
 
 
 def test_every_submission_is_graded_once(corpus_run):
@@ -117,9 +84,11 @@ def test_report_lists_each_flagged_submission_with_its_reason(corpus_run):
 def test_report_shows_pass_rate_and_most_common_failure(corpus_run):
     report = json.loads((corpus_run["result"].out_dir / "report.json").read_text())
     numbers = report["tests"][EXERCISE]["test_update_numbers"]
-    passed = sum("test_update_numbers" in c.passes for c in CASES.values())
-    assert numbers["passed"] == passed
-    assert numbers["total"] == sum(c.assignment == EXERCISE for c in CASES.values())
+    outcomes = [o for o in corpus_run["result"].outcomes if o.assignment == EXERCISE]
+    assert numbers["passed"] == sum(
+        o.tests.get("test_update_numbers", {}).get("passed", False) for o in outcomes
+    )
+    assert numbers["total"] == len(outcomes)
     assert numbers["messages"], "the commonest failure messages are listed"
     page = (corpus_run["result"].out_dir / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 2, "one figure per assignment"
@@ -147,15 +116,15 @@ def test_learner_code_sees_no_secret_and_writes_nothing(corpus_run):
 def test_gradebook_has_one_submission_per_student_and_assignment(corpus_run):
     with Gradebook(corpus_run["course"].db_url, "gradient-descent") as gb:
         rows = [(s.student.id, s.assignment.name) for s in gb.db.query(SubmittedAssignment)]
-    assert len(rows) == len(set(rows)) == len(CASES)
+    assert len(rows) == len(set(rows)) == len(corpus_run["cases"])
 
 
 def test_csv_export_matches_the_gradebook(corpus_run):
     with open(corpus_run["result"].csv, newline="") as handle:
         rows = list(csv.DictReader(handle))
     # nbgrader's export has a row for every student and assignment; no hand-in scores 0
-    assert len(rows) == len(CASES) * 2
-    handed_in = {(student, case.assignment) for student, case in CASES.items()}
+    assert len(rows) == len(corpus_run["cases"]) * 2
+    handed_in = {(student, case.assignment) for student, case in corpus_run["cases"].items()}
     with Gradebook(corpus_run["course"].db_url, "gradient-descent") as gb:
         for row in rows:
             if (row["student_id"], row["assignment"]) in handed_in:
@@ -195,3 +164,107 @@ def test_parallel_workers_never_hit_the_database(corpus_run):
     ]
     assert errors == []
     assert corpus_run["result"].phases["grading"] > 0
+
+
+def _encodings_found(text: str, secret: str) -> list[str]:
+    """How ``secret`` occurs in ``text``: plain, or inside base64, hex or zlib+base64 runs."""
+    import base64
+    import binascii
+    import re
+    import zlib
+
+    found = ["plain"] if secret in text else []
+    needle = secret.encode()
+    for run in re.findall(r"[A-Za-z0-9+/=]{24,}", text):
+        try:
+            raw = base64.b64decode(run + "=" * (-len(run) % 4))
+        except (binascii.Error, ValueError):
+            continue
+        if needle in raw:
+            found.append("base64")
+        try:
+            if needle in zlib.decompress(raw):
+                found.append("zlib+base64")
+        except zlib.error:
+            pass
+    for run in re.findall(r"[0-9a-fA-F]{24,}", text):
+        if needle in bytes.fromhex(run[: len(run) // 2 * 2]):
+            found.append("hex")
+    return found
+
+
+def test_planted_hidden_constant_reaches_no_feedback(corpus_run):
+    root = corpus_run["root"]
+    graded = root / "autograded" / "recorder" / EXERCISE / f"{EXERCISE}.ipynb"
+    text = graded.read_text()
+    assert PLANTED in text, "the instructor's copy holds the planted hidden test"
+    assert "B64" in text and "ZB64" in text, "the recorder ran and printed what it saw"
+    pages = sorted((root / "feedback").rglob("*.html"))
+    assert len(pages) >= len(CASES) - 3, "feedback for every readable hand-in"
+    for page in pages:
+        assert _encodings_found(page.read_text(errors="replace"), PLANTED) == [], page
+
+
+def test_the_encoding_scan_can_find_the_constant():
+    import base64
+    import zlib
+
+    blob = f"x = {PLANTED!r}".encode()
+    text = " ".join(
+        [
+            base64.b64encode(blob).decode(),
+            blob.hex(),
+            base64.b64encode(zlib.compress(blob)).decode(),
+        ]
+    )
+    assert _encodings_found(text + PLANTED, PLANTED) == ["plain", "base64", "zlib+base64", "hex"]
+
+
+def test_test_cells_have_the_runners_fixed_outputs(corpus_run):
+    """A pass shows the test's stdout only; anything else exactly one error output and no
+    stderr; never an execute_result, whatever the learner's kernel did."""
+    for student, case in CASES.items():
+        path = corpus_run["root"] / "autograded" / student / case.assignment
+        path = path / f"{case.assignment}.ipynb"
+        if not path.exists():
+            continue
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+                continue
+            kinds = [o.output_type for o in cell.outputs]
+            assert "execute_result" not in kinds and "display_data" not in kinds, student
+            assert all(o.get("name") != "stderr" for o in cell.outputs), student
+            assert kinds.count("error") <= 1, (student, kinds)
+
+
+def test_learner_prints_during_test_calls_reach_no_output(corpus_run):
+    path = corpus_run["root"] / "autograded" / "prints_during_tests" / EXERCISE
+    notebook = nbformat.read(path / f"{EXERCISE}.ipynb", as_version=4)
+    tests = [
+        c
+        for c in notebook.cells
+        if c.cell_type == "code" and "points" in c.metadata.get("nbgrader", {})
+    ]
+    assert "PASSED" not in json.dumps([c.outputs for c in tests])
+    assert "all checks passed" not in json.dumps([c.outputs for c in tests])
+
+
+def test_nbgrader_scores_every_cell_as_the_runner_judged(corpus_run):
+    mismatches = [
+        (o.student, d) for o in corpus_run["result"].outcomes for k, d in o.flags if k == "mismatch"
+    ]
+    assert mismatches == []
+
+
+def test_honest_learner_cells_run_cleanly_in_the_sandboxed_kernel(corpus_run):
+    """The correct hand-in's own cells (imports of the course package, training, scripts) run
+    without an error in its kernel: the sandbox gives the kernel what the course needs."""
+    path = corpus_run["root"] / "autograded" / "correct" / EXERCISE / f"{EXERCISE}.ipynb"
+    errors = [
+        (i, o.ename, o.evalue)
+        for i, c in enumerate(nbformat.read(path, as_version=4).cells)
+        for o in c.get("outputs", [])
+        if o.output_type == "error"
+    ]
+    assert errors == []

@@ -693,6 +693,92 @@ HOSTILE: dict[str, Case] = {
 CASES.update(HOSTILE)
 
 
+# --- an honest class: what real learners hand in (issue 9) -----------------------------------
+#: Honest ways to write the update (not all fully right): numpy calls, loops, comprehensions
+#: returning lists, helpers, prints left in, tuples, copies, ints.
+HONEST_UPDATES = {
+    "plain": CORRECT,
+    "np_calls": "import numpy as np\n\ndef gradient_descent_update(x, gradx, learning_rate):\n    return np.subtract(x, np.multiply(learning_rate, gradx))\n",
+    "helper": "def step(rate, slope):\n    return rate * slope\n\n\ndef gradient_descent_update(x, gradx, learning_rate):\n    return x - step(learning_rate, gradx)\n",
+    "printing": update(
+        "print('updating', x, gradx, learning_rate)\nnew_x = x - learning_rate * gradx\nprint('new x', new_x)\nreturn new_x"
+    ),
+    "copy_then_subtract": "import numpy as np\n\ndef gradient_descent_update(x, gradx, learning_rate):\n    result = np.copy(x)\n    result = result - learning_rate * np.asarray(gradx)\n    return result\n",
+    "list_comprehension": update(
+        "import numpy as np\nif np.ndim(x) == 0:\n    return x - learning_rate * gradx\nreturn [a - learning_rate * b for a, b in zip(np.ravel(x), np.ravel(gradx))]"
+    ),
+    "loop_1d": update(
+        "try:\n    out = []\n    for a, b in zip(x, gradx):\n        out.append(a - learning_rate * b)\n    return out\nexcept TypeError:\n    return x - learning_rate * gradx"
+    ),
+    "tuple_result": update(
+        "import numpy as np\nif np.ndim(x) == 0:\n    return x - learning_rate * gradx\nreturn tuple(np.asarray(x) - learning_rate * np.asarray(gradx))"
+    ),
+    "float_cast": update("return float(x) - float(learning_rate) * float(gradx)"),
+    "asarray": "import numpy as np\n\ndef gradient_descent_update(x, gradx, learning_rate):\n    return np.asarray(x) - learning_rate * np.asarray(gradx)\n",
+    "two_steps": update("step = learning_rate * gradx\nx = x - step\nreturn x"),
+    "docstring_and_type_hints": 'def gradient_descent_update(x: float, gradx: float, learning_rate: float) -> float:\n    """One step downhill."""\n    return x - gradx * learning_rate\n',
+    "lambda": "gradient_descent_update = lambda x, gradx, learning_rate: x - learning_rate * gradx\n",
+    "in_place_copy": update(
+        "import copy\ny = copy.deepcopy(x)\ny -= learning_rate * gradx\nreturn y"
+    ),
+    "round_result": update(
+        "return round(x - learning_rate * gradx, 6) if isinstance(x, float) else x - learning_rate * gradx"
+    ),
+}
+HONEST_RATES = {
+    "r01": "0.1",
+    "r02": "0.2",
+    "r03": "0.3",
+    "r045": "0.45",
+    "r005": "0.05",
+    "int_fraction": "1 / 10",
+    "text": "'0.1'",
+    "r001": "0.01",
+    "r09": "0.9",
+    "r05": "0.5",
+}
+
+
+def _honest_class() -> dict[str, Case]:
+    """30 honest hand-ins of the exercise (and of the gradient): update x rate pairs."""
+    cases: dict[str, Case] = {}
+    rates = list(HONEST_RATES.items())
+    for i, (name, code) in enumerate(HONEST_UPDATES.items()):
+        for j in (0, 1):
+            rate_name, rate = rates[(2 * i + j) % len(rates)]
+            answers = {
+                "gradient_descent_update": code,
+                "choose_learning_rate": f"def choose_learning_rate():\n    return {rate}\n",
+            }
+            extra = (
+                _extra_cell("print('my own notes')\nx_try = gradient_descent_update(3.0, 6.0, 0.1)")
+                if j
+                else None
+            )
+            build = _edit(answers, extra) if extra else _exercise(answers)
+            cases[f"honest-{name}-{rate_name}"] = Case(build, set(), why="honest")
+    gradients = {
+        "mean": "def cost_gradient(w, b, x, y):\n    error = w * x + b - y\n    return np.array([2 * np.mean(error * x), 2 * np.mean(error)])\n",
+        "tuple": "def cost_gradient(w, b, x, y):\n    error = w * x + b - y\n    dw = 2 * np.mean(error * x)\n    db = 2 * np.mean(error)\n    return dw, db\n",
+        "loop": "def cost_gradient(w, b, x, y):\n    dw = db = 0.0\n    for xi, yi in zip(x, y):\n        e = w * xi + b - yi\n        dw += 2 * e * xi / len(x)\n        db += 2 * e / len(x)\n    return [dw, db]\n",
+        "missing_factor": "def cost_gradient(w, b, x, y):\n    error = w * x + b - y\n    return np.array([np.mean(error * x), np.mean(error)])\n",
+    }
+    for name, code in gradients.items():
+        cases[f"honest-gradient-{name}"] = Case(
+            lambda ctx, code=code: _bytes(
+                answered(ctx["release"][GRADIENT], {"cost_gradient": code})
+            ),
+            set(),
+            assignment=GRADIENT,
+            why="honest",
+        )
+    return cases
+
+
+#: Graded by plain ``nbgrader autograde`` and by the class grader: every per-cell score agrees.
+HONEST_CLASS: dict[str, Case] = _honest_class()
+
+
 def read_releases(release_dir: Path) -> dict[str, NotebookNode]:
     """The release notebooks of the two graded assignments."""
     return {
@@ -702,11 +788,16 @@ def read_releases(release_dir: Path) -> dict[str, NotebookNode]:
 
 
 def write_corpus(
-    root: Path, submitted: Path, release_dir: Path, only: list[str] | None = None
+    root: Path,
+    submitted: Path,
+    release_dir: Path,
+    only: list[str] | None = None,
+    cases: dict[str, Case] | None = None,
 ) -> dict[str, Case]:
     """Write the corpus (or the cases in ``only``) in nbgrader's layout under ``submitted``."""
     ctx = {"root": root, "submitted": submitted, "release": read_releases(release_dir)}
-    chosen = {k: v for k, v in CASES.items() if only is None or k in only}
+    cases = CASES if cases is None else cases
+    chosen = {k: v for k, v in cases.items() if only is None or k in only}
     for student, case in chosen.items():
         folder = submitted / student / case.assignment
         folder.mkdir(parents=True, exist_ok=True)
@@ -714,6 +805,7 @@ def write_corpus(
         if data is not None:
             (folder / f"{case.assignment}.ipynb").write_bytes(data)
         for name, content in case.extras.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_bytes(content)
     return chosen
 

@@ -1,0 +1,46 @@
+"""Fixtures shared by the grader's test modules: one class run grades the whole corpus."""
+
+from __future__ import annotations
+
+import pytest
+
+from autograder.grading import Course, grade_class
+from autograder.records import Limits
+from tests.corpus.cases import (
+    CASES,
+    HONEST_CLASS,
+    ensure_system_deps,
+    make_course,
+    tree_hashes,
+    write_corpus,
+)
+from tests.notebook_tools import REPO
+
+
+@pytest.fixture(scope="session")
+def corpus_run(tmp_path_factory) -> dict:
+    ensure_system_deps(REPO)  # bubblewrap: without it the grader refuses to run
+    root = make_course(tmp_path_factory.mktemp("grade-corpus"), REPO)
+    submitted = root / "submitted"
+    cases = write_corpus(root, submitted, root / "course", cases={**CASES, **HONEST_CLASS})
+    other = root / "course"  # the release, which learner code must not change either
+    before = {"submitted": tree_hashes(submitted), "course": tree_hashes(other)}
+    course = Course(root)
+    result = grade_class(
+        submitted,
+        course,
+        root / "reports",
+        limits=Limits(cell_timeout=5, notebook_timeout=25),
+        progress=False,
+    )
+    after = {"submitted": tree_hashes(submitted), "course": tree_hashes(other)}
+    outcomes = {o.student: o for o in result.outcomes}
+    return {
+        "root": root,
+        "course": course,
+        "cases": cases,
+        "result": result,
+        "outcomes": outcomes,
+        "before": before,
+        "after": after,
+    }
