@@ -87,14 +87,31 @@ class Sandbox:
     memory_bytes: int = 2 * 2**30
     file_bytes: int = 512 * 2**20
     max_processes: int = 512
+    # the limits of the whole sandbox (autograder/cgroups.py): the run's cgroup folders and
+    # what each kernel's cgroup gets, and the bytes of /tmp and of the work folder
+    cgroup_bases: tuple[str, ...] = ()
+    cgroup_settings: tuple[str, ...] = ()
+    tmp_bytes: int = 0
+    work_bytes: int = 0
     uid: int = SANDBOX_UID
     bwrap: str = field(default_factory=lambda: shutil.which("bwrap") or "bwrap")
     setpriv: str = field(default_factory=lambda: shutil.which("setpriv") or "setpriv")
 
+    def cgroup_prefix(self) -> list[str]:
+        """The argv that puts the sandbox in its kernel cgroup (made by this worker process,
+        see :mod:`autograder.cgroups`) before bubblewrap starts; empty without cgroups."""
+        if not self.cgroup_bases:
+            return []
+        from autograder.cgroups import enter_script
+
+        script = enter_script(self.cgroup_bases, self.cgroup_settings, os.getpid())
+        return ["/bin/sh", "-c", script, "enter-cgroup"]
+
     def wrap(self, argv: list[str], workdir: Path) -> list[str]:
         """The command line that runs ``argv`` inside the sandbox with ``workdir`` writable."""
         mounts: list[str] = ["--tmpfs", "/", "--dev", "/dev", "--proc", "/proc"]
-        mounts += ["--perms", "1777", "--tmpfs", "/tmp"]
+        size = ["--size", str(self.tmp_bytes)] if self.tmp_bytes else []
+        mounts += ["--perms", "1777", *size, "--tmpfs", "/tmp"]
         made: set[str] = set()
         visible = [d for d in SYSTEM_DIRS if os.path.exists(d)] + list(self.readable)
         for path in [*visible, str(workdir)]:
@@ -123,6 +140,7 @@ class Sandbox:
         for key, value in sorted(env.items()):
             mounts += ["--setenv", key, value]
         return [
+            *self.cgroup_prefix(),
             self.bwrap,
             "--unshare-ipc",
             "--unshare-pid",
@@ -169,12 +187,51 @@ def default_sandbox(memory_bytes: int = 2 * 2**30) -> Sandbox:
     return Sandbox(readable=tuple(kept), memory_bytes=memory_bytes)
 
 
-def prepare_workdir(workdir: Path, uid: int = SANDBOX_UID) -> None:
-    """Create ``workdir`` empty and owned by the sandbox user, so the kernel can write in it."""
+def prepare_workdir(workdir: Path, uid: int = SANDBOX_UID, size_bytes: int = 0) -> None:
+    """Create ``workdir`` empty and owned by the sandbox user, so the kernel can write in it.
+
+    With ``size_bytes`` (and root), the folder is a tmpfs of that size: what the kernel
+    writes there is capped (a full disk is "No space left on device") and counted in its
+    cgroup's memory. :func:`release_mounts` unmounts it.
+    """
+    if os.path.ismount(workdir):
+        subprocess.run(["umount", "-l", str(workdir)], check=False, capture_output=True)
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
+    if size_bytes and os.geteuid() == 0:
+        options = f"size={size_bytes},mode=0700,nosuid,nodev"
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "autograder-work", str(workdir)],
+            check=True,
+            capture_output=True,
+        )
     os.chown(workdir, uid, SANDBOX_GID)
+
+
+def release_mounts(folder: Path) -> list[str]:
+    """Unmount every work-folder tmpfs under ``folder`` (a run's scratch folder); returns them.
+
+    Examples
+    --------
+    >>> release_mounts(Path("/no/such/folder"))
+    []
+    """
+    prefix = str(Path(folder).resolve()) + os.sep
+    try:
+        lines = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) > 2 and parts[0] == "autograder-work":
+            target = parts[1].replace("\\040", " ")
+            if target.startswith(prefix):
+                found.append(target)
+    for target in sorted(found, reverse=True):
+        subprocess.run(["umount", "-l", target], check=False, capture_output=True)
+    return found
 
 
 def hand_over(path: Path, uid: int = SANDBOX_UID) -> None:
