@@ -1,28 +1,57 @@
-"""nbgrader's feedback without the hidden tests, and nbgrader's CSV export.
+"""Feedback pages, one learner at a time, safe to open; and nbgrader's CSV export.
 
-Plain ``generate_feedback`` shows the hidden tests twice: in the test cell's source and in
-the traceback of a failed test (nbgrader issues #917 and #1363). Here the feedback runs
-:class:`HideTestCode` on the outputs, then nbgrader's own ``ClearHiddenTests`` on the source:
-a failed test keeps its exception's name and message (the hint the test gives), and loses
-the traceback lines that quote the test's code; any output that quotes hidden-test code is
-redacted.
+Each page is what nbgrader's ``generate_feedback`` makes (its ``GetGrades`` preprocessor and
+its ``feedback`` template), rendered here per learner so that one learner's notebook that
+cannot be rendered is that learner's flag, never the class's. On top of nbgrader:
+
+- hidden tests stay hidden: plain feedback shows them in the test cell's source and in the
+  traceback of a failed test (nbgrader issues #917 and #1363); :class:`HideTestCode` keeps a
+  failed test's exception name and message (the hint) and redacts any output that quotes
+  hidden-test code, then nbgrader's ``ClearHiddenTests`` removes them from the source;
+- learner content is inert: markdown and outputs are sanitized by nbconvert
+  (``HTMLExporter.sanitize_html``: no scripts, event handlers or ``javascript:`` URLs; HTML
+  and JavaScript outputs are shown as text), and every page carries a strict
+  Content-Security-Policy that lets only the bundled MathJax run;
+- MathJax is offline: copied beside the pages from ``jupyter_server_mathjax``, as the course
+  site does (:data:`gdcourse.site.MATHJAX`);
+- a page is only made from the autograded notebook of the same hand-in in the same gradebook
+  (the grader stamps both into the notebook), never from another run's.
 """
 
 from __future__ import annotations
 
+import csv
+import html
+import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
+import nbformat
+import nbgrader
+from jupyter_core.paths import jupyter_config_dir
+from nbconvert import HTMLExporter
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbformat.notebooknode import NotebookNode
 from nbgrader.api import Gradebook
-from nbgrader.apps import NbGraderAPI
-from nbgrader.coursedir import CourseDirectory
 from nbgrader.plugins.export import CsvExportPlugin
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades, NbGraderPreprocessor
+from nbgrader.utils import is_grade
 
-from autograder.coursedir import CourseError, ensure_alembic_on_path
-from autograder.execution import is_test_cell
+
+def is_test_cell(cell: NotebookNode) -> bool:
+    """Whether ``cell`` is an autograded code test cell.
+
+    Examples
+    --------
+    >>> from nbformat.v4 import new_code_cell
+    >>> is_test_cell(new_code_cell("1", metadata={"nbgrader": {"grade": True, "solution": False}}))
+    True
+    """
+    meta = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and is_grade(cell) and not meta.get("solution", False)
+
 
 _HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.DOTALL)
 REDACTED = "[hidden test code removed by the grader]"
@@ -100,34 +129,159 @@ class HideTestCode(NbGraderPreprocessor):
         return cell, resources
 
 
-def feedback_api(course) -> NbGraderAPI:
-    """An NbGraderAPI whose ``generate_feedback`` hides the hidden tests."""
-    ensure_alembic_on_path()
-    config = course.config.copy()
-    config.CourseDirectory.db_url = course.db_url
-    config.GenerateFeedback.preprocessors = [
-        GetGrades,
-        HideTestCode,
-        ClearHiddenTests,
-        CSSHTMLHeaderPreprocessor,
-    ]
-    return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+# --- one learner's page --------------------------------------------------------------------
+NBGRADER_TEMPLATES = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
+#: The MathJax URL that nbgrader's feedback template hard-codes (nbconvert's macro default).
+CDN_MATHJAX = (
+    "https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/latest.js?config=TeX-AMS_CHTML-full,Safe"
+)
+#: The bundled MathJax's configuration for feedback pages: a file, since the page's policy
+#: runs no inline script.
+MATHJAX_CONFIG = """MathJax.Hub.Config({
+  tex2jax: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], processEscapes: true,
+            processEnvironments: true},
+  "HTML-CSS": {availableFonts: [], preferredFont: null, imageFont: null, webFont: "STIX-Web"},
+  messageStyle: "none"
+});
+MathJax.Ajax.loadComplete("[MathJax]/config/local/feedback.js");
+"""
+_CONFIG_BLOCK = re.compile(
+    r"<!-- MathJax configuration -->.*?<!-- End of mathjax configuration -->", re.DOTALL
+)
 
 
-def make_feedback(course, assignment: str) -> None:
-    """Run nbgrader's ``generate_feedback`` for every graded learner of ``assignment``."""
-    result = feedback_api(course).generate_feedback(assignment, force=True)
-    if not result["success"]:
-        lines = (result.get("error") or result.get("log") or "").strip().splitlines()
-        raise CourseError(
-            f"{course.root}: nbgrader generate_feedback {assignment} failed: "
-            + (lines[-1] if lines else "no message")
-        )
+def content_policy() -> str:
+    """The Content-Security-Policy of a feedback page: only scripts from the page's own place
+    (the bundled MathJax; learner content has none left after sanitizing) may run, images
+    and fonts inline or bundled, no network, no forms, no ``<base>``.
+
+    Examples
+    --------
+    >>> content_policy().split("; ")[:2]
+    ["default-src 'none'", "script-src 'self'"]
+    """
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'unsafe-inline' 'self'; "
+        "font-src data: 'self'; img-src data:; base-uri 'none'; form-action 'none'"
+    )
 
 
-def export_grades(course, target: Path) -> Path:
-    """nbgrader's CSV export of the gradebook (one row per student and assignment)."""
-    plugin = CsvExportPlugin(to=str(target))
-    with Gradebook(course.db_url, course.course_id) as gb:
-        plugin.export(gb)
+def install_mathjax(feedback_dir: Path) -> Path:
+    """Copy the bundled MathJax (the course site's, :data:`gdcourse.site.MATHJAX`) into
+    ``feedback_dir/mathjax`` with the feedback configuration; return that folder."""
+    from gdcourse.site import MATHJAX
+
+    target = feedback_dir / "mathjax"
+    if not (target / "MathJax.js").exists():
+        shutil.copytree(MATHJAX, target, dirs_exist_ok=True)
+    config = target / "config" / "local" / "feedback.js"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(MATHJAX_CONFIG)
+    return target
+
+
+def render_page(notebook: NotebookNode, resources: dict, mathjax: str = "../../mathjax/") -> str:
+    """One feedback page from an autograded notebook (``resources["nbgrader"]`` names the
+    learner and the gradebook): nbgrader's grades and template, hidden tests removed,
+    learner content sanitized, a strict Content-Security-Policy, MathJax offline (at the
+    relative URL ``mathjax``: pages are ``feedback/<student>/<assignment>/<notebook>.html``)."""
+    for pp in (GetGrades(), HideTestCode(), ClearHiddenTests(), CSSHTMLHeaderPreprocessor()):
+        notebook, resources = pp.preprocess(notebook, resources)
+    exporter = HTMLExporter(
+        template_name="feedback",
+        extra_template_basedirs=[str(NBGRADER_TEMPLATES / "templates")],
+        extra_template_paths=[
+            str(NBGRADER_TEMPLATES / "static" / "node_modules" / "bootstrap" / "dist" / "css")
+        ],
+        sanitize_html=True,
+    )
+    page, _ = exporter.from_notebook_node(notebook, resources=resources)
+    return harden(page, mathjax)
+
+
+def harden(page: str, mathjax: str) -> str:
+    """``page`` with the bundled MathJax in place of the CDN's, no inline script, and the
+    Content-Security-Policy first in its head. Only the template's own head is changed: the
+    learner's content comes later in the page, and is sanitized.
+
+    Examples
+    --------
+    >>> page = f"<html><head><script src='{CDN_MATHJAX}'></script></head><body></body></html>"
+    >>> out = harden(page, "../../mathjax/")
+    >>> "Content-Security-Policy" in out and "cdnjs" not in out
+    True
+    """
+    head_end = page.find("</head>")
+    head, body = (page[:head_end], page[head_end:]) if head_end >= 0 else ("", page)
+    local = mathjax + "MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe,local/feedback"
+    head = head.replace(CDN_MATHJAX, html.escape(local))
+    head = _CONFIG_BLOCK.sub("", head)
+    policy = html.escape(content_policy())
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
+    head = re.sub(r"<head[^>]*>", lambda m: m.group(0) + "\n" + meta, head, count=1)
+    return head + body
+
+
+def make_feedback(course, outcomes: list, dirs) -> None:
+    """Write one feedback page per graded learner into the run's ``feedback/``; a learner
+    whose page cannot be made gets a ``feedback`` flag (and no stale page)."""
+    from autograder.grading import autograded_path, not_graded
+
+    install_mathjax(dirs.feedback)
+    for outcome in outcomes:
+        target = dirs.feedback / outcome.student / outcome.assignment / f"{outcome.notebook}.html"
+        source = autograded_path(dirs, outcome)
+        if not_graded(outcome) or not source.exists():
+            if target.exists():
+                target.unlink()
+            continue
+        try:
+            notebook = nbformat.read(source, as_version=4)
+            stamp = notebook.metadata.get("autograder", {})
+            if stamp.get("digest") != outcome.digest or stamp.get("db_url") != course.db_url:
+                raise ValueError(
+                    f"{source} is not this hand-in's autograded notebook in this gradebook"
+                )
+            resources = {
+                "nbgrader": {
+                    "student": outcome.student,
+                    "assignment": outcome.assignment,
+                    "notebook": outcome.notebook,
+                    "db_url": course.db_url,
+                },
+                "metadata": {"name": outcome.notebook},
+                "config_dir": jupyter_config_dir(),
+            }
+            page = render_page(notebook, resources)
+        except Exception as error:  # this learner's page only
+            if target.exists():
+                target.unlink()
+            outcome.flags.append(
+                ["feedback", f"no feedback page: {type(error).__name__}: {error}"[:400]]
+            )
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_suffix(".html.part")
+        part.write_text(page, encoding="utf-8")
+        os.replace(part, target)
+
+
+def export_grades(course, target: Path, skip: set[tuple[str, str]] = frozenset()) -> Path:
+    """nbgrader's CSV export of the gradebook (one row per student and assignment), without
+    the ``(student, assignment)`` pairs in ``skip`` (hand-ins the grader could not grade: an
+    LMS must not import a 0 for them)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "grades.csv"
+        plugin = CsvExportPlugin(to=str(raw))
+        with Gradebook(course.db_url, course.course_id) as gb:
+            plugin.export(gb)
+        with open(raw, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+    header, body = rows[0], rows[1:]
+    who, what = header.index("student_id"), header.index("assignment")
+    kept = [row for row in body if (row[who], row[what]) not in skip]
+    part = target.with_suffix(".csv.part")
+    with open(part, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([header, *kept])
+    os.replace(part, target)
     return target

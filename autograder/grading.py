@@ -2,18 +2,25 @@
 
 :func:`grade_class` is what ``python -m autograder grade`` runs:
 
-1. read the submissions (:mod:`autograder.intake`), and the course's source notebooks;
-2. make sure the real gradebook (SQLite in the course root by default, or any SQLAlchemy URL,
+1. list every entry of the submissions folder (:func:`autograder.intake.scan`): the manifest;
+2. make sure the gradebook (SQLite in the course root by default, or any SQLAlchemy URL,
    PostgreSQL included) knows the assignments: nbgrader's ``generate_assignment`` into it,
    from a scratch copy of the sources so that ``course/`` is never rewritten; a second run
    into a scratch SQLite file gives the workers their read-only template;
 3. check the sandbox (:func:`~autograder.sandbox.require_sandbox`): no isolation, no grading;
-4. grade in a process pool (:mod:`autograder.worker`), and save each result as it arrives, in
-   this process only: nbgrader's ``SaveAutoGrades`` into the real gradebook, the executed
-   notebook into ``autograded/``, then one line in the journal. One writer means no
-   "database is locked"; the journal line comes last, so a run killed at any point is resumed
-   by grading again what has no line (saving a grade twice overwrites it, never adds it);
-5. nbgrader's feedback, nbgrader's CSV export and the report (:mod:`autograder.report`).
+   set up a cgroup per kernel where the host allows it (:mod:`autograder.cgroups`);
+4. read each hand-in (one at a time, within the intake quotas), skip what the journal says is
+   graded and unchanged, grade the rest in a process pool (:mod:`autograder.worker`), and
+   save each result as it arrives, in this process only: nbgrader's ``SaveAutoGrades`` into
+   the gradebook, the executed notebook into the run's ``autograded/``, then one line in the
+   journal. The journal line comes last, so a run killed at any point is resumed by grading
+   again what has no line (saving a grade twice overwrites it, never adds it);
+5. feedback, one learner at a time (:mod:`autograder.feedback`), the CSV and the report.
+
+Every per-submission step here (reading, the timestamp, saving, feedback) is isolated: a
+failure flags that submission and the run goes on. A submission the grader itself could not
+grade is "not graded": never saved as 0, left out of ``grades.csv``, listed first in the report
+and graded again by the next run.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,16 +45,50 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import SaveAutoGrades
 from sqlalchemy.exc import SAWarning
 
+from autograder import cgroups
 from autograder.coursedir import (
     CourseError,
     ensure_alembic_on_path,
     load_config,
     source_assignments,
 )
-from autograder.intake import find_submissions
+from autograder.intake import Entry, Handin, Intake, load, scan
+from autograder.limits import grade_task
 from autograder.records import Limits, Outcome, Submission, outcome_from_json
-from autograder.sandbox import default_sandbox, require_sandbox, warm_home
-from autograder.worker import WorkerSetup, grade, init_worker
+from autograder.sandbox import default_sandbox, release_mounts, require_sandbox, warm_home
+from autograder.worker import WorkerSetup, init_worker
+
+
+def not_graded(outcome: Outcome) -> bool:
+    """Whether the grader itself failed on this submission (so it has no grade at all).
+
+    Examples
+    --------
+    >>> not_graded(Outcome("ada", "a1", "a1", "0", flags=[["grader", "kernel never started"]]))
+    True
+    >>> not_graded(Outcome("ada", "a1", "a1", "0", flags=[["missing", "not handed in"]]))
+    False
+    """
+    return outcome.graded is None and any(kind == "grader" for kind, _ in outcome.flags)
+
+
+@dataclass(frozen=True)
+class RunDirs:
+    """Where a run's per-learner files go: ``autograded/`` and ``feedback/`` belong to the
+    gradebook they were graded into (the course root's for its own gradebook, the run's
+    ``--out`` folder for any other ``--db-url``).
+
+    Examples
+    --------
+    >>> c = Course(Path("/srv/course"))
+    >>> run_dirs(c, Path("/srv/course/reports")).autograded
+    PosixPath('/srv/course/autograded')
+    >>> run_dirs(Course(Path("/srv/course"), "sqlite:////tmp/other.db"), Path("/tmp/o")).feedback
+    PosixPath('/tmp/o/feedback')
+    """
+
+    autograded: Path
+    feedback: Path
 
 
 @dataclass
@@ -82,6 +123,11 @@ class Course:
     @property
     def course_id(self) -> str:
         return self.dirs.course_id
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this is the course's own gradebook (``gradebook.db`` in the root)."""
+        return self.db_url == f"sqlite:///{self.root / 'gradebook.db'}"
 
     def notebooks(self) -> dict[str, list[str]]:
         """Assignment -> its source notebooks' names (without ``.ipynb``)."""
@@ -141,6 +187,25 @@ def instructor_files(course: Course, assignments: Iterable[str]) -> dict[str, di
     return files
 
 
+def run_dirs(course: Course, out_dir: Path) -> RunDirs:
+    """The ``autograded/`` and ``feedback/`` folders of a run into ``course.db_url``."""
+    base = course.root if course.is_main else Path(out_dir)
+    return RunDirs(base / course.dirs.autograded_directory, base / course.dirs.feedback_directory)
+
+
+def worker_sources(course: Course, assignments: Iterable[str]) -> dict:
+    """The instructor's source notebooks for the workers' trusted test runner (while the
+    worker is being rewritten, only if its setup takes them)."""
+    if "sources" not in WorkerSetup.__dataclass_fields__:
+        return {}
+    return {
+        "sources": {
+            name: {p.stem: str(p) for p in sorted((course.source / name).glob("*.ipynb"))}
+            for name in assignments
+        }
+    }
+
+
 # --- the journal ---------------------------------------------------------------------------
 def read_journal(path: Path) -> dict[tuple[str, str, str], dict]:
     """The latest journal entry per (student, assignment, notebook); a torn last line is skipped.
@@ -157,37 +222,52 @@ def read_journal(path: Path) -> dict[tuple[str, str, str], dict]:
     entries: dict[tuple[str, str, str], dict] = {}
     if not path.exists():
         return entries
-    for line in path.read_text(errors="replace").splitlines():
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             entry = json.loads(line)
-        except json.JSONDecodeError:
+            entries[(entry["student"], entry["assignment"], entry["notebook"])] = entry
+        except (json.JSONDecodeError, KeyError, TypeError):
             continue
-        entries[(entry["student"], entry["assignment"], entry["notebook"])] = entry
     return entries
 
 
 def append_journal(path: Path, outcome: Outcome) -> None:
-    """Add one finished submission to the journal, durably."""
+    """Add one finished submission to the journal, durably; a submission the grader could
+    not grade is written as ``"status": "not graded"`` (the next run grades it again)."""
+    data = outcome.to_json()
+    data["status"] = "not graded" if not_graded(outcome) else "graded"
     with open(path, "a", encoding="utf-8") as journal:
-        journal.write(json.dumps(outcome.to_json()) + "\n")
+        journal.write(json.dumps(data, ensure_ascii=False) + "\n")
         journal.flush()
         os.fsync(journal.fileno())
 
 
+def is_done(entry: dict | None, digest: str) -> bool:
+    """Whether a journal entry says this hand-in (``digest``) is graded.
+
+    Examples
+    --------
+    >>> is_done({"digest": "1", "status": "graded"}, "1"), is_done({"digest": "1"}, "2")
+    (True, False)
+    >>> is_done({"digest": "1", "status": "not graded"}, "1")
+    False
+    """
+    return bool(entry) and entry["digest"] == digest and entry.get("status") != "not graded"
+
+
 # --- the single writer ---------------------------------------------------------------------
-def save_outcome(course: Course, outcome: Outcome) -> None:
+def save_outcome(course: Course, outcome: Outcome, dirs: RunDirs) -> None:
     """Save one graded submission: gradebook (nbgrader's ``SaveAutoGrades``) and
-    ``autograded/``. Saving the same outcome twice leaves the same state."""
+    ``autograded/``. Saving the same outcome twice leaves the same state. A submission the
+    grader could not grade is not saved at all."""
+    if not_graded(outcome):
+        return
     warnings.filterwarnings("ignore", category=SAWarning)
     with Gradebook(course.db_url, course.course_id) as gb:
         gb.update_or_create_student(outcome.student)
         stamp = utils.parse_utc(outcome.timestamp) if outcome.timestamp else None
-        try:
-            kwargs = {"timestamp": stamp} if stamp else {}
-            gb.update_or_create_submission(outcome.assignment, outcome.student, **kwargs)
-        except Exception:
-            gb.db.rollback()
-            gb.update_or_create_submission(outcome.assignment, outcome.student)
+        kwargs = {"timestamp": stamp} if stamp else {}
+        gb.update_or_create_submission(outcome.assignment, outcome.student, **kwargs)
         if outcome.graded is None:
             # what nbgrader's autograde does for a missing notebook: every grade 0, no review
             notebook = gb.find_submission_notebook(
@@ -197,13 +277,7 @@ def save_outcome(course: Course, outcome: Outcome) -> None:
                 grade_row.auto_score = 0
                 grade_row.needs_manual_grade = False
             gb.db.commit()
-    target = (
-        course.root
-        / course.dirs.autograded_directory
-        / outcome.student
-        / outcome.assignment
-        / f"{outcome.notebook}.ipynb"
-    )
+    target = autograded_path(dirs, outcome)
     if outcome.graded is None:
         if target.exists():
             target.unlink()
@@ -218,10 +292,17 @@ def save_outcome(course: Course, outcome: Outcome) -> None:
         }
     }
     SaveAutoGrades().preprocess(notebook, resources)
+    # which gradebook and which hand-in this notebook belongs to: feedback checks it
+    notebook.metadata["autograder"] = {"digest": outcome.digest, "db_url": course.db_url}
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".ipynb.part")
-    tmp.write_text(outcome.graded, encoding="utf-8")
+    tmp.write_text(nbformat.writes(notebook), encoding="utf-8")
     os.replace(tmp, target)
+
+
+def autograded_path(dirs: RunDirs, outcome: Outcome) -> Path:
+    """The autograded notebook of ``outcome`` in the run's ``autograded/``."""
+    return dirs.autograded / outcome.student / outcome.assignment / f"{outcome.notebook}.ipynb"
 
 
 def is_saved(course: Course, entry: dict) -> bool:
@@ -232,6 +313,14 @@ def is_saved(course: Course, entry: dict) -> bool:
         except MissingEntry:
             return False
     return True
+
+
+def grader_failure(sub: Submission | Handin, step: str, error: BaseException) -> Outcome:
+    """The outcome of a submission that a step of the grader's own failed on: not graded."""
+    digest = sub.digest if isinstance(sub, Submission) else ""
+    out = Outcome(sub.student, sub.assignment, sub.notebook, digest)
+    out.flags.append(["grader", f"{step} failed: {type(error).__name__}: {error}"[:500]])
+    return out
 
 
 # --- progress ------------------------------------------------------------------------------
@@ -296,6 +385,7 @@ def remove_stale_scratch() -> list[Path]:
             pid = int((folder / "pid").read_text())
             os.kill(pid, 0)
         except ProcessLookupError:
+            release_mounts(folder)
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
         except (OSError, ValueError):
@@ -306,16 +396,38 @@ def remove_stale_scratch() -> list[Path]:
 # --- the command ---------------------------------------------------------------------------
 @dataclass
 class RunResult:
-    """What a grading run did: every outcome (this run's and earlier ones) and its files."""
+    """What a grading run did: every outcome (this run's and earlier ones), the manifest of
+    the submissions folder, and the run's files."""
 
     outcomes: list[Outcome]
     graded_now: int
     skipped: int
     out_dir: Path
+    entries: list[Entry] = field(default_factory=list)
+    dirs: RunDirs | None = None
     report: Path | None = None
     csv: Path | None = None
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
+    cgroup: str = ""
+
+    @property
+    def not_graded(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not_graded(o)]
+
+
+def regrade_set(intake: Intake, students: Iterable[str], folder: Path) -> set[str]:
+    """The student ids of ``--regrade``, each checked against the hand-ins found."""
+    import unicodedata
+
+    known = {h.student for h in intake.handins}
+    chosen = set()
+    for name in students:
+        sid = unicodedata.normalize("NFC", name)
+        if sid not in known:
+            raise CourseError(f"--regrade {name}: no hand-in of that student in {folder}")
+        chosen.add(sid)
+    return chosen
 
 
 def grade_class(
@@ -328,18 +440,27 @@ def grade_class(
     progress: bool = True,
     feedback: bool = True,
     stop_after: int | None = None,
+    regrade: Iterable[str] = (),
+    regrade_all: bool = False,
 ) -> RunResult:
     """Grade every submission in ``submissions_dir`` and write feedback, CSV and report.
 
-    ``stop_after`` (for tests of interruption) ends the run after that many submissions
-    have been saved, as if it had been killed, before feedback and report.
+    ``regrade`` names students graded again even if the journal has them (``regrade_all``:
+    everyone). ``stop_after`` (for tests of interruption) ends the run after that many
+    submissions have been saved, as if it had been killed, before feedback and report.
     """
     started = time.monotonic()
     limits = limits or Limits()
-    submissions = find_submissions(Path(submissions_dir), course.notebooks(), assignment)
-    assignments = sorted({s.assignment for s in submissions})
+    folder = Path(submissions_dir)
+    intake = scan(folder, course.notebooks(), assignment)
+    if not intake.handins:
+        reasons = "; ".join(f"{e.name}: {e.reasons[0]}" for e in intake.entries if e.reasons)
+        raise CourseError(f"{folder}: nothing to grade ({reasons[:400]})")
+    again = regrade_set(intake, regrade, folder)
+    assignments = sorted({h.assignment for h in intake.handins})
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    dirs = run_dirs(course, out_dir)
     journal = out_dir / "journal.jsonl"
     done = read_journal(journal)
     phases: dict[str, float] = {}
@@ -347,19 +468,30 @@ def grade_class(
     scratch = Path(tempfile.mkdtemp(prefix="autograder-"))
     (scratch / "pid").write_text(str(os.getpid()))
     os.chmod(scratch, 0o711)
+    groups = cgroups.setup(scratch.name, limits)
+    failed: list[Outcome] = []
     try:
         sandbox = default_sandbox(limits.memory_bytes)
+        sandbox = cgroups.limit_sandbox(sandbox, groups, limits)
         require_sandbox(sandbox, scratch)
         template = register_assignments(course, assignments, scratch)
         phases["setup"] = time.monotonic() - started
-        todo: list[Submission] = []
+        todo: list[Handin] = []
         kept: list[Outcome] = []
-        for sub in submissions:
-            entry = done.get((sub.student, sub.assignment, sub.notebook))
-            if entry and entry["digest"] == sub.digest and is_saved(course, entry):
+        for handin in intake.handins:
+            try:
+                digest = load(handin, limits).digest
+            except Exception as error:  # the grader's failure to read it: not graded
+                failed.append(grader_failure(handin, "reading the hand-in", error))
+                continue
+            entry = done.get(handin.key)
+            fresh_wanted = regrade_all or handin.student in again
+            if not fresh_wanted and is_done(entry, digest) and is_saved(course, entry):
                 kept.append(outcome_from_json(entry))
             else:
-                todo.append(sub)
+                todo.append(handin)
+        for outcome in failed:
+            append_journal(journal, outcome)
         setup = WorkerSetup(
             scratch=str(scratch),
             template_db=str(template),
@@ -368,25 +500,34 @@ def grade_class(
             sandbox=sandbox,
             limits=limits,
             home_template=str(warm_home(sandbox, scratch / "home")) if todo else "",
-            sources={
-                name: {p.stem: str(p) for p in sorted((course.source / name).glob("*.ipynb"))}
-                for name in assignments
-            },
+            **worker_sources(course, assignments),
         )
-        fresh = _run_pool(todo, setup, course, journal, workers, progress, stop_after)
+        pool = Pool(setup, course, dirs, journal, limits, groups)
+        fresh = pool.run(todo, workers, progress, stop_after)
         phases["grading"] = time.monotonic() - started - phases["setup"]
     finally:
+        cgroups.teardown(groups)
+        release_mounts(scratch)
         shutil.rmtree(scratch, ignore_errors=True)
-    result = RunResult(kept + fresh, len(fresh), len(kept), out_dir, phases=phases)
+    result = RunResult(
+        kept + fresh + failed,
+        len(fresh),
+        len(kept),
+        out_dir,
+        entries=intake.entries,
+        dirs=dirs,
+        phases=phases,
+        cgroup=groups.describe(),
+    )
     if stop_after is not None and len(fresh) >= stop_after:
         return result
     mark = time.monotonic()
     if feedback:
         from autograder.feedback import export_grades, make_feedback
 
-        for name in assignments:
-            make_feedback(course, name)
-        result.csv = export_grades(course, out_dir / "grades.csv")
+        make_feedback(course, result.outcomes, dirs)
+        skip = {(o.student, o.assignment) for o in result.not_graded}
+        result.csv = export_grades(course, out_dir / "grades.csv", skip)
     phases["feedback"] = time.monotonic() - mark
     mark = time.monotonic()
     from autograder.report import write_report
@@ -398,34 +539,65 @@ def grade_class(
     return result
 
 
-def _run_pool(
-    todo: list[Submission],
-    setup: WorkerSetup,
-    course: Course,
-    journal: Path,
-    workers: int | None,
-    progress: bool,
-    stop_after: int | None,
-) -> list[Outcome]:
-    if not todo:
-        return []
-    workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
-    bar = Progress(len(todo)) if progress else None
-    fresh: list[Outcome] = []
-    # spawn: each worker starts clean (no inherited ZeroMQ contexts or database connections)
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=init_worker, initargs=(setup,)) as pool:
-        # the longest submissions first would be ideal; size is a cheap stand-in
-        order = sorted(todo, key=lambda s: -len(s.data or b""))
-        for outcome in pool.imap_unordered(grade, order):
-            save_outcome(course, outcome)
-            append_journal(journal, outcome)
-            fresh.append(outcome)
-            if bar:
-                bar.update(len(fresh))
-            if stop_after is not None and len(fresh) >= stop_after:
-                pool.terminate()
-                break
-    if bar:
-        bar.close()
-    return fresh
+def _size(handin: Handin) -> int:
+    try:
+        return os.stat(handin.path).st_size
+    except OSError:
+        return 0
+
+
+@dataclass
+class Pool:
+    """The grading pool and the single writer that saves what it returns."""
+
+    setup: WorkerSetup
+    course: Course
+    dirs: RunDirs
+    journal: Path
+    limits: Limits
+    groups: cgroups.CgroupSet
+
+    def tasks(self, todo: list[Handin]) -> Iterator[tuple]:
+        """One task per hand-in, each read just before it is handed to a worker."""
+        for handin in todo:
+            try:
+                yield (load(handin, self.limits), self.groups, self.limits)
+            except Exception as error:
+                failure = grader_failure(handin, "reading the hand-in", error)
+                yield (failure, self.groups, self.limits)
+
+    def save(self, outcome: Outcome) -> Outcome:
+        """Save one outcome (isolated: a failure makes it "not graded"), then journal it."""
+        try:
+            save_outcome(self.course, outcome, self.dirs)
+        except Exception as error:
+            outcome.graded = None
+            outcome.flags.append(
+                ["grader", f"saving to the gradebook failed: {type(error).__name__}: {error}"]
+            )
+        append_journal(self.journal, outcome)
+        return outcome
+
+    def run(
+        self, todo: list[Handin], workers: int | None, progress: bool, stop_after: int | None
+    ) -> list[Outcome]:
+        if not todo:
+            return []
+        workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
+        bar = Progress(len(todo)) if progress else None
+        fresh: list[Outcome] = []
+        # spawn: each worker starts clean (no inherited ZeroMQ contexts or database connections)
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(workers, initializer=init_worker, initargs=(self.setup,)) as pool:
+            # the longest submissions first would be ideal; size is a cheap stand-in
+            order = sorted(todo, key=lambda h: -_size(h))
+            for outcome in pool.imap_unordered(grade_task, self.tasks(order)):
+                fresh.append(self.save(outcome))
+                if bar:
+                    bar.update(len(fresh))
+                if stop_after is not None and len(fresh) >= stop_after:
+                    pool.terminate()
+                    break
+        if bar:
+            bar.close()
+        return fresh

@@ -28,9 +28,49 @@ ATTENTION = {
     "crash": "crashed",
     "memory": "memory limit",
     "output": "output flood",
-    "grader": "grader error",
+    "grader": "not graded (the grader failed: graded again by the next run)",
     "suspicious": "suspicious code",
+    "processes": "process limit",
+    "disk": "disk quota",
+    "feedback": "no feedback page",
+    "restored": "metadata restored",
 }
+
+
+def settle_fates(entries: list, outcomes: list) -> list[dict]:
+    """The manifest: every entry of the submissions folder once, with its fate.
+
+    An entry still ``pending`` after intake gets its fate from the outcomes of its hand-ins:
+    ``not graded`` if the grader failed on any, else ``graded with flags`` or ``graded``.
+
+    Examples
+    --------
+    >>> from autograder.intake import Entry
+    >>> from autograder.records import Outcome
+    >>> e = Entry("ada", "folder", "ada", keys=[("ada", "a1", "a1")])
+    >>> [m["fate"] for m in settle_fates([e], [Outcome("ada", "a1", "a1", "0")])]
+    ['graded']
+    >>> o = Outcome("ada", "a1", "a1", "0", flags=[["grader", "no kernel"]])
+    >>> settle_fates([Entry("ada", "folder", "ada", keys=[("ada", "a1", "a1")])], [o])[0]["fate"]
+    'not graded'
+    """
+    by_key = {(o.student, o.assignment, o.notebook): o for o in outcomes}
+    rows = []
+    for entry in entries:
+        if entry.fate == "pending":
+            mine = [by_key[k] for k in entry.keys if k in by_key]
+            failed = [d for o in mine for k, d in o.flags if k == "grader" and o.graded is None]
+            flagged = [f"{ATTENTION.get(k, k)}: {d}" for o in mine for k, d in o.flags]
+            if failed or len(mine) < len(entry.keys):
+                entry.fate = "not graded"
+                entry.reasons = failed or ["not graded in this run (it was stopped)"]
+            elif flagged:
+                entry.fate = "graded with flags"
+                entry.reasons = flagged
+            else:
+                entry.fate = "graded"
+        rows.append(entry.to_json())
+    return rows
 
 
 def summarise(outcomes: list, scores: dict, manual: set) -> dict:
@@ -77,7 +117,8 @@ def summarise(outcomes: list, scores: dict, manual: set) -> dict:
             entry["pass_rate"] = entry["passed"] / entry["total"] if entry["total"] else 0.0
             entry["messages"] = entry["messages"].most_common(3)
     attention = []
-    for outcome in sorted(outcomes, key=lambda o: (o.assignment, o.student)):
+    first = sorted(outcomes, key=lambda o: (not _not_graded(o), o.assignment, o.student))
+    for outcome in first:
         merged: dict[str, list[str]] = {}
         for kind, detail in outcome.flags:
             merged.setdefault(kind, []).append(detail)
@@ -90,6 +131,7 @@ def summarise(outcomes: list, scores: dict, manual: set) -> dict:
                 {
                     "student": outcome.student,
                     "assignment": outcome.assignment,
+                    "status": "not graded" if _not_graded(outcome) else "graded",
                     "reasons": reasons,
                     "kinds": sorted({ATTENTION.get(k, k) for k, _ in outcome.flags}),
                 }
@@ -98,7 +140,8 @@ def summarise(outcomes: list, scores: dict, manual: set) -> dict:
         {
             "student": o.student,
             "assignment": o.assignment,
-            "score": scores.get((o.student, o.assignment), (0, 0))[0],
+            "status": "not graded" if _not_graded(o) else "graded",
+            "score": None if _not_graded(o) else scores.get((o.student, o.assignment), (0, 0))[0],
             "max_score": scores.get((o.student, o.assignment), (0, 0))[1],
             "flags": [k for k, _ in o.flags],
             "seconds": o.seconds,
@@ -112,6 +155,10 @@ def summarise(outcomes: list, scores: dict, manual: set) -> dict:
         "students": per_student,
         "manual": sorted(f"{s}/{a}" for s, a in manual),
     }
+
+
+def _not_graded(outcome) -> bool:
+    return outcome.graded is None and any(kind == "grader" for kind, _ in outcome.flags)
 
 
 def gradebook_scores(course, pairs: set) -> tuple[dict, set]:
@@ -148,7 +195,7 @@ def plots(summary: dict) -> dict[str, str]:
         top = max((r["max_score"] for r in rows), default=1) or 1
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2))
         left.hist(
-            [r["score"] for r in rows],
+            [r["score"] for r in rows if r["score"] is not None],
             bins=[x - 0.5 for x in range(int(top) + 2)],
             color="#0072B2",
             edgecolor="white",
@@ -190,9 +237,12 @@ def render_html(summary: dict, images: dict[str, str], title: str, feedback_link
         "padding:3px 8px;text-align:left;vertical-align:top}th{background:#eee}",
         ".bad{color:#b00}.small{font-size:90%;color:#555}</style></head><body>",
         f"<h1>{e(title)}</h1>",
-        f"<p>{summary['submissions']} submissions graded; "
+        f"<p>{summary['submissions']} submissions; "
+        f"<b>{sum(r.get('status') == 'not graded' for r in summary['students'])} not graded</b>"
+        f" (the grader failed: graded again by the next run); "
         f"{len(summary['attention'])} need attention; "
         f"{len(summary['manual'])} wait for manual grading.</p>",
+        f"<p class='small'>Sandbox limits: {e(str(summary.get('limits', '')))}.</p>",
     ]
     for assignment, image in images.items():
         parts.append(f"<h2>{e(assignment)}</h2>")
@@ -201,7 +251,9 @@ def render_html(summary: dict, images: dict[str, str], title: str, feedback_link
             f"src='data:image/png;base64,{image}'>"
         )
         rows = summary["students"]
-        scores = [r["score"] for r in rows if r["assignment"] == assignment]
+        scores = [
+            r["score"] for r in rows if r["assignment"] == assignment and r["score"] is not None
+        ]
         if scores:
             mean = sum(scores) / len(scores)
             parts.append(f"<p>mean score {mean:.2f}, {len(scores)} learners.</p>")
@@ -218,12 +270,14 @@ def render_html(summary: dict, images: dict[str, str], title: str, feedback_link
         parts.append("</table>")
     parts.append("<h2>Needs attention</h2>")
     if summary["attention"]:
-        parts.append("<table><tr><th>learner</th><th>assignment</th><th>why</th></tr>")
+        parts.append(
+            "<table><tr><th>learner</th><th>assignment</th><th>status</th><th>why</th></tr>"
+        )
         for item in summary["attention"]:
             why = "<br>".join(e(r) for r in item["reasons"])
             parts.append(
                 f"<tr><td>{e(item['student'])}</td><td>{e(item['assignment'])}</td>"
-                f"<td class='bad'>{why}</td></tr>"
+                f"<td>{e(item.get('status', ''))}</td><td class='bad'>{why}</td></tr>"
             )
         parts.append("</table>")
     else:
@@ -241,14 +295,33 @@ def render_html(summary: dict, images: dict[str, str], title: str, feedback_link
     for row in summary["students"]:
         link = feedback_links.get((row["student"], row["assignment"]))
         cell = f"<a href='{e(link)}'>feedback</a>" if link else ""
+        score = "not graded" if row["score"] is None else f"{row['score']:g}"
         parts.append(
             f"<tr><td>{e(row['student'])}</td><td>{e(row['assignment'])}</td>"
-            f"<td>{row['score']:g} / {row['max_score']:g}</td>"
+            f"<td>{score} / {row['max_score']:g}</td>"
             f"<td class='small'>{e(', '.join(sorted(set(row['flags']))))}</td>"
             f"<td>{row['seconds']:.1f}</td><td>{cell}</td></tr>"
         )
+    parts.append("</table>")
+    manifest = summary.get("manifest", [])
+    parts.append(
+        f"<h2>Every entry of the submissions folder ({len(manifest)})</h2>"
+        "<table><tr><th>entry</th><th>kind</th><th>student</th><th>fate</th><th>why</th></tr>"
+    )
+    for row in sorted(manifest, key=lambda r: (FATE_ORDER.get(r["fate"], 9), r["entry"])):
+        why = "<br>".join(e(r) for r in row["reasons"])
+        bad = " class='bad'" if row["fate"] in ("not graded", "refused") else ""
+        parts.append(
+            f"<tr><td>{e(row['entry'])}</td><td>{e(row['kind'])}</td>"
+            f"<td>{e(row['student'] or '')}</td><td{bad}>{e(row['fate'])}</td>"
+            f"<td class='small'>{why}</td></tr>"
+        )
     parts.append("</table></body></html>")
     return "\n".join(parts)
+
+
+#: The manifest's order: what needs the instructor first.
+FATE_ORDER = {"not graded": 0, "refused": 1, "graded with flags": 2, "ignored": 3, "graded": 4}
 
 
 def write_report(course, result, assignments: list[str]) -> Path:
@@ -259,14 +332,23 @@ def write_report(course, result, assignments: list[str]) -> Path:
     summary["seconds"] = result.seconds
     summary["graded_now"] = result.graded_now
     summary["resumed"] = result.skipped
-    feedback_dir = course.root / course.dirs.feedback_directory
+    summary["limits"] = result.cgroup
+    summary["manifest"] = settle_fates(result.entries, result.outcomes)
+    summary["not_graded"] = [
+        {"student": o.student, "assignment": o.assignment, "notebook": o.notebook}
+        for o in result.outcomes
+        if _not_graded(o)
+    ]
+    feedback_dir = result.dirs.feedback if result.dirs else course.root / "feedback"
     links = {}
     for outcome in result.outcomes:
         page = feedback_dir / outcome.student / outcome.assignment / f"{outcome.notebook}.html"
         if page.exists():
             links[(outcome.student, outcome.assignment)] = page.as_uri()
     out = Path(result.out_dir)
-    (out / "report.json").write_text(json.dumps(summary, indent=1, default=str))
+    (out / "report.json").write_text(
+        json.dumps(summary, indent=1, default=str, ensure_ascii=False), encoding="utf-8"
+    )
     title = f"Grading report: {', '.join(assignments)}"
     page = render_html(summary, plots(summary), title, links)
     target = out / "report.html"
