@@ -142,6 +142,100 @@ def restore_structure(submitted: NotebookNode, release: NotebookNode) -> Noteboo
     return restored
 
 
+def _normal(source: str) -> str:
+    return "\n".join(line.rstrip() for line in source.strip().splitlines())
+
+
+def _signature(source: str) -> str:
+    """The first ``def``/``class`` line of a cell (how an answer cell is recognised)."""
+    for line in source.splitlines():
+        if line.lstrip().startswith(("def ", "class ")):
+            return line.split("(")[0].strip()
+    return ""
+
+
+def recover_metadata(
+    submitted: NotebookNode, release: NotebookNode
+) -> tuple[NotebookNode, list[str]]:
+    r"""``submitted`` with nbgrader's metadata put back where an editor stripped it.
+
+    Cells without nbgrader metadata are matched to the release's nbgrader cells, in order:
+    locked cells (tests, set-up, instructions) by their source, then each answer cell by its
+    position between the matched cells around it (a cell that defines the same function is
+    preferred). Matched cells get the release's metadata; the learner's answers are kept.
+    Returns the notebook and what was restored (empty when nothing was missing).
+
+    Examples
+    --------
+    >>> from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+    >>> meta = lambda g, s: {"nbgrader": {"grade_id": g, "grade": not s, "solution": s,
+    ...                                   "locked": not s, "points": 1}}
+    >>> stub = new_code_cell("def f(x):\n    raise", metadata=meta("f", True))
+    >>> release = new_notebook(cells=[new_markdown_cell("Write f."), stub,
+    ...                               new_code_cell("assert f(1) == 2", metadata=meta("t", False))])
+    >>> mine = new_notebook(cells=[new_markdown_cell("Write f."), new_code_cell("y = 3"),
+    ...                            new_code_cell("def f(x):\n    return 2 * x"),
+    ...                            new_code_cell("assert f(1) == 2")])
+    >>> fixed, notes = recover_metadata(mine, release)
+    >>> [grade_id(c) for c in fixed.cells], notes
+    ([None, None, 'f', 't'], ['nbgrader metadata restored by position and source: f, t'])
+    """
+    wanted = [c for c in release.cells if grade_id(c)]
+    present = {grade_id(c) for c in submitted.cells if grade_id(c)}
+    missing = [c for c in wanted if grade_id(c) not in present]
+    if not missing:
+        return submitted, []
+    cells = [NotebookNode(dict(c)) for c in submitted.cells]
+    free = [i for i, c in enumerate(cells) if not grade_id(c)]
+    where: dict[str, int] = {}
+    for i, cell in enumerate(cells):
+        if grade_id(cell):
+            where.setdefault(grade_id(cell), i)
+    # locked cells first, by source, in order
+    last = -1
+    for want in wanted:
+        gid = grade_id(want)
+        if gid in where:
+            last = max(last, where[gid])
+            continue
+        if want.metadata.nbgrader.get("solution"):
+            continue
+        for i in free:
+            if i > last and cells[i].cell_type == want.cell_type:
+                if _normal(cells[i].source) == _normal(want.source):
+                    where[gid] = last = i
+                    free.remove(i)
+                    break
+    # then each answer cell by its place between the cells matched around it
+    order = [grade_id(c) for c in wanted]
+    for k, want in enumerate(wanted):
+        gid = grade_id(want)
+        if gid in where:
+            continue
+        before = max((where[g] for g in order[:k] if g in where), default=-1)
+        after = min((where[g] for g in order[k + 1 :] if g in where), default=len(cells))
+        window = [i for i in free if before < i < after and cells[i].cell_type == want.cell_type]
+        sign = _signature(want.source)
+        same = [i for i in window if sign and _signature(cells[i].source) == sign]
+        pick = (same or window or [None])[0]
+        if pick is not None:
+            where[gid] = pick
+            free.remove(pick)
+    restored = []
+    by_id = {grade_id(c): c for c in wanted}
+    for gid, i in sorted(where.items(), key=lambda item: item[1]):
+        if grade_id(cells[i]) is None:
+            metadata = NotebookNode({**cells[i].get("metadata", {})})
+            metadata["nbgrader"] = NotebookNode(dict(by_id[gid].metadata.nbgrader))
+            cells[i]["metadata"] = metadata
+            restored.append(gid)
+    if not restored:
+        return submitted, []
+    fixed = NotebookNode(dict(submitted))
+    fixed.cells = cells
+    return fixed, ["nbgrader metadata restored by position and source: " + ", ".join(restored)]
+
+
 _SIGNS = {
     "monkeypatches numpy": r"\b(np|numpy)(\.testing)?\.\w+\s*=[^=]",
     "changes builtins": r"\b(builtins|__builtins__)\b",

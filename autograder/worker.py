@@ -49,7 +49,12 @@ from autograder.provisioner import home_for, kernel_manager, write_kernelspec
 from autograder.records import Limits, Outcome, Submission
 from autograder.runner import GradingSuite, is_test_cell
 from autograder.sandbox import Sandbox, hand_over, prepare_workdir, worker_uid
-from autograder.tamper import inspect_structure, restore_structure, static_signs
+from autograder.tamper import (
+    inspect_structure,
+    recover_metadata,
+    restore_structure,
+    static_signs,
+)
 
 LOG = logging.getLogger("autograder")
 
@@ -155,6 +160,8 @@ def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
     if notebook is None:
         return
     release = nbformat.reads(setup.releases[sub.assignment][sub.notebook], as_version=4)
+    notebook, restored = recover_metadata(notebook, release)
+    out.flags += [["restored", note] for note in restored]
     for problem in inspect_structure(notebook, release):
         out.flags.append(["tampered", problem])
     for sign in static_signs(notebook, release):
