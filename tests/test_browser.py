@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, Page
 
 from tests.browser import checks, driver, fixtures
 from tests.browser.fixtures import SCREENSHOTS, chromium
-from tests.browser.lab import LabServer, running_lab
+from tests.browser.lab import TERMINAL_SETTING, LabServer, lab_command, running_lab
 from tests.notebook_tools import COURSE, SOLUTIONS, grade_cells, read
 
 LESSONS = sorted(p.name for p in COURSE.iterdir() if (p / f"{p.name}.ipynb").exists())
@@ -40,14 +40,16 @@ ANSWERS = {
         ),
     },
 }
+PASSED = "these checks pass (grading also runs hidden tests)."
 SUCCESS = {
     "04_exercise": [
-        "gradient_descent_update: all checks passed.",
-        "array update: all checks passed.",
+        f"gradient_descent_update: {PASSED}",
+        f"array update: {PASSED}",
         "converged: ",
         "learning rate 0.1: converges",
+        "converged: after 100 epochs the cost is within 0.001",  # the training loop's verdict
     ],
-    "02_the_gradient": ["cost_gradient: matches the finite-difference estimate."],
+    "02_the_gradient": [f"cost_gradient: matches the finite-difference estimate; {PASSED}"],
 }
 
 
@@ -129,9 +131,31 @@ def test_a_wrong_answer_is_caught(page: Page, lab: LabServer):
     _type_answers(page, "04_exercise", wrong)
     state = driver.run_all(page)
     assert checks.error_problems(state, answered=True)
-    assert "gradient_descent_update: all checks passed." in checks.missing_messages(
+    assert f"gradient_descent_update: {PASSED}" in checks.missing_messages(
         state, SUCCESS["04_exercise"]
     )
+    shown = "\n".join(cell["shownText"] for cell in state["cells"])
+    assert "it moved uphill" in shown, "the check's message is shown"
+    assert "_MISTAKES" not in shown and "checks.py" not in shown, "and none of the check's code"
+
+
+def test_terminal_runs_the_scripts_as_notebook_4_says(page: Page, lab: LabServer):
+    """File > New > Terminal, `cd 04_exercise`, `python f.py`: the steps the notebook gives."""
+    driver.open_notebook(page, lab.notebook_url(_notebook("04_exercise")))
+    _type_answers(page, "04_exercise", ANSWERS["04_exercise"])
+    driver.run_all(page)  # the notebook writes gd.py and f.py next to itself
+    steps = read(COURSE / _notebook("04_exercise")).cells
+    instructions = next(c.source for c in steps if "### Take it to the terminal" in c.source)
+    for step in ["*File ▸ New ▸ Terminal*", "`cd 04_exercise`", "`python f.py`"]:
+        assert step in instructions, f"notebook 4 no longer says {step}"
+    driver.open_terminal(page)
+    driver.run_in_terminal(page, "cd 04_exercise", until="cd 04_exercise")
+    driver.run_in_terminal(page, "pwd", until=str(lab.root / "04_exercise"))
+    text = driver.run_in_terminal(page, "python f.py", until="after 100 epochs")
+    driver.screenshot_terminal(page, SCREENSHOTS / "04_exercise-terminal.png")
+    assert "EPOCH 100: cost = 5," in text
+    assert "converged: after 100 epochs the cost is within 0.001 of its minimum 5." in text
+    assert "No such file" not in text and "command not found" not in text
 
 
 def test_screenshots_folder_is_ignored_by_git():
@@ -150,3 +174,13 @@ def test_missing_chromium_fails_where_it_could_be_installed(monkeypatch):
     monkeypatch.setattr(fixtures, "can_install_chromium", lambda: True)
     with pytest.raises(pytest.fail.Exception, match="install_browser.sh"):
         fixtures.require_chromium()
+
+
+def test_the_test_server_starts_like_dev_lab():
+    """The terminal test holds for learners only if `./dev lab` starts JupyterLab the same way:
+    inside course/ (a new terminal starts there) with the same non-login terminal shell."""
+    dev = (Path(__file__).parent.parent / "dev").read_text()
+    lab_case = dev[dev.index("\n    lab)") : dev.index(";;", dev.index("\n    lab)"))]
+    assert 'cd "$root/course"' in lab_case
+    assert f"--ServerApp.terminado_settings='{TERMINAL_SETTING}'" in lab_case
+    assert any(TERMINAL_SETTING in arg for arg in lab_command(Path("/c"), Path("/h"), 1, "t"))

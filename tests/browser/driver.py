@@ -9,6 +9,7 @@ the test server exposes (``--LabApp.expose_app_in_browser=True``).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -210,6 +211,59 @@ def type_into_cell(page: Page, index: int, code: str) -> str:
         page.keyboard.type(line.strip())
     page.keyboard.press("Escape")
     return snapshot(page)["cells"][index]["source"]
+
+
+def open_terminal(page: Page, timeout: float = 30.0) -> None:
+    """Open a terminal the way notebook 4 tells the learner: *File > New > Terminal*.
+
+    Examples
+    --------
+    Not run as a doctest (it needs a browser page)::
+
+        open_terminal(page)
+    """
+    page.get_by_role("menuitem", name="File", exact=True).click()
+    # "New" opens a submenu; lumino gives such items no menuitem role, so find it by its label
+    label = page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^New$"))
+    page.locator(".lm-Menu-item", has=label).first.click()
+    page.get_by_role("menuitem", name="Terminal", exact=True).click()
+    page.wait_for_selector(".jp-Terminal .xterm-accessibility-tree", timeout=timeout * 1000)
+    page.locator(".jp-Terminal .xterm").last.click()
+
+
+def terminal_text(page: Page) -> str:
+    """The rows the open terminal shows, as text (xterm.js's screen-reader mirror)."""
+    return page.evaluate(
+        "() => [...document.querySelectorAll('.jp-Terminal .xterm-accessibility-tree')]"
+        ".map(tree => tree.innerText).join('\\n')"
+    )
+
+
+def run_in_terminal(page: Page, command: str, until: str, timeout: float = 30.0) -> str:
+    """Type ``command`` and Enter into the terminal; wait until its rows show ``until``.
+
+    Examples
+    --------
+    Not run as a doctest (it needs a browser page)::
+
+        run_in_terminal(page, "python f.py", until="converged")
+    """
+    page.keyboard.type(command)
+    page.keyboard.press("Enter")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = terminal_text(page)
+        if until in text:
+            return text
+        time.sleep(0.3)
+    raise TimeoutError(f"the terminal did not show {until!r} after {command!r}:\n{text[-2000:]}")
+
+
+def screenshot_terminal(page: Page, path: Path) -> Path:
+    """Save the open terminal panel as a PNG at ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.locator(".jp-Terminal").last.screenshot(path=str(path))
+    return path
 
 
 def screenshot_notebook(page: Page, path: Path, max_height: int = 16000) -> Path:

@@ -22,10 +22,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+# As `./dev lab` starts it: the server runs inside the course folder (so a new terminal starts
+# there) and terminals run a non-login shell (so the venv stays first on PATH).
+TERMINAL_SETTING = 'shell_command=["/bin/bash"]'
+
 # JupyterLab settings for the test: render every cell (no windowing), so that each output is in
-# the page and can be counted, and never ask about news.
+# the page and can be counted, terminals readable as text, and never ask about news.
 LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+    # xterm.js then mirrors the terminal's rows as text in the page, where the test reads them.
+    "@jupyterlab/terminal-extension/plugin": {"screenReaderMode": True},
     "@jupyterlab/apputils-extension/notification": {
         "checkForUpdates": False,
         "fetchNews": "false",
@@ -136,6 +142,7 @@ def lab_command(root: Path, home: Path, port: int, token: str) -> list[str]:
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         f"--LabApp.user_settings_dir={home / 'settings'}",
         f"--LabApp.workspaces_dir={home / 'workspaces'}",
+        f"--ServerApp.terminado_settings={TERMINAL_SETTING}",
     ]
     if os.name == "posix" and os.geteuid() == 0:
         command.append("--allow-root")
