@@ -201,6 +201,7 @@ class TrustedTests(NbGraderPreprocessor):
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         state = shared_state(resources)
         suite: GradingSuite = state["suite"]
+        started = time.process_time()
         channel = self._start_server(state)
         try:
             for index, cell in enumerate(nb.cells):
@@ -211,6 +212,7 @@ class TrustedTests(NbGraderPreprocessor):
             if channel is not None:
                 channel.close()
             state["calls"] = calls
+            state["runner_cpu"] = time.process_time() - started
             state["kernel_cpu"] = self._kernel_cpu(state)
         return nb, resources
 

@@ -87,6 +87,7 @@ class Outcome:
     seconds: float = 0.0
     timestamp: str | None = None
     kernel_cpu: float = 0.0
+    runner_cpu: float = 0.0
 
     def to_json(self) -> dict:
         """The outcome as a JSON-able dict (the notebook left out).

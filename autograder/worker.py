@@ -201,6 +201,7 @@ def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
                 return
     state = shared_state(resources)
     out.kernel_cpu = round(float(state.get("kernel_cpu", 0.0)), 3)
+    out.runner_cpu = round(float(state.get("runner_cpu", 0.0)), 3)
     for kind, detail in state["events"]:
         out.flags.append([kind, detail])
     if any(o.get("ename") == "MemoryError" for c in notebook.cells for o in c.get("outputs", [])):

@@ -151,6 +151,11 @@ def main() -> int:
         f"autograder grade (parallel):  {wall_us:7.1f} s wall, {cpu_us / n:5.2f} CPU s/submission"
     )
     print(f"   {phases}")
+    runner = sum(
+        json.loads(line).get("runner_cpu", 0.0)
+        for line in (ours / "reports" / "journal.jsonl").open()
+    )
+    print(f"   of which the trusted test runner: {runner / n:5.3f} CPU s/submission")
 
     floor = build(n, base / "floor")
     wall_fl, cpu_fl, _ = measure([sys.executable, "-c", FLOOR, str(floor / "submitted")], floor)
