@@ -382,9 +382,8 @@ def _read_folder(adir: Path, sub: Submission, limits: Limits) -> None:
     if target.is_symlink():
         sub.problems.append(f"{target}: a symbolic link, not a notebook: not graded")
         return
-    notebooks = [
-        p for p in others if p.suffix == ".ipynb" and "/" not in p.relative_to(adir).as_posix()
-    ]
+    top = [p for p in others if p.parent == adir]
+    notebooks = [p for p in top if p.suffix == ".ipynb"]
     zips = [p for p in top if p.suffix.lower() == ".zip"]
     if len(notebooks) == 1:
         sub.data = notebooks[0].read_bytes()
