@@ -42,6 +42,14 @@ def df(x):
     return 2 * x
 
 
+def cause(learning_rate):
+    """Why a run on f does not settle: below 1 descent on f converges, so the step goes uphill."""
+    if 0 < learning_rate < 1:
+        return (f"With the learning rate {{learning_rate}}, below 1, descent on f converges, "
+                "so the update steps uphill: check its sign.")
+    return f"The learning rate {{learning_rate}} is too large."
+
+
 def verdict(start, x, previous, learning_rate, epochs):
     """One sentence on the finished run: converged, too slow, or not converging."""
     gap = f(x) - 5
@@ -50,10 +58,10 @@ def verdict(start, x, previous, learning_rate, epochs):
                 "of its minimum 5.")
     if abs(x) > abs(start):
         return (f"diverging: the cost grew from {{f(start):.6g}} to {{f(x):.6g}}. "
-                f"The learning rate {{learning_rate}} is too large.")
+                + cause(learning_rate))
     if abs(x) == abs(start):
-        return (f"not converging: x jumps between {{start:g}} and {{-start:g}} for ever. "
-                f"The learning rate {{learning_rate}} is too large.")
+        return (f"not converging: x jumps between {{start:g}} and {{-start:g}} forever. "
+                + cause(learning_rate))
     if x * previous < 0:
         return (f"too slow: after {{epochs}} epochs x still zig-zags around 0 and the cost is "
                 f"5 + {{gap:.3g}}. A learning rate further below 1 gets there sooner.")
@@ -79,7 +87,7 @@ def main():
             cost = math.inf
         if not math.isfinite(cost):
             print(f"EPOCH {{epoch}}: stopped: the cost is {{cost}}, so the descent has diverged "
-                  f"(x = {{x:.3g}}). The learning rate {{args.learning_rate}} is too large.")
+                  f"(x = {{x:.3g}}). " + cause(args.learning_rate))
             return 1
         gradx = df(x)
         print(f"EPOCH {{epoch}}: cost = {{cost:.6g}}, x = {{x:.6g}}, gradient = {{gradx:.6g}}")

@@ -6,6 +6,7 @@ import ast
 import copy as copy_module
 import re
 import textwrap
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,6 +110,12 @@ def normalised(node: ast.expr, rename: bool = False) -> str:
 
 def _parse_loosely(snippet: str) -> list[ast.AST]:
     """Parse ``snippet`` as Python if it is (whole, or else line by line); [] when it is not."""
+    with warnings.catch_warnings():  # prose is parsed too: "1e-9x" warns, and is no code
+        warnings.simplefilter("ignore", SyntaxWarning)
+        return _parse_quietly(snippet)
+
+
+def _parse_quietly(snippet: str) -> list[ast.AST]:
     for text in (textwrap.dedent(snippet), snippet.strip()):
         try:
             return [ast.parse(text)]

@@ -192,11 +192,9 @@ def _within(box, points: np.ndarray) -> np.ndarray:
     return (box.x0 <= x) & (x <= box.x1) & (box.y0 <= y) & (y <= box.y1)
 
 
-@pytest.mark.parametrize("name", list(_figures()))
+@pytest.mark.parametrize("name", [n for n in _figures() if n != "surface"])  # 3-D: no flat window
 def test_legend_stays_clear_of_the_data(name: str):
     fig = _figures()[name]
-    if name == "surface":
-        pytest.skip("a 3-D projection has no flat data window to compare with")
     fig.canvas.draw()
     ax = fig.axes[0]
     box = ax.get_legend().get_window_extent()

@@ -19,6 +19,7 @@ from tests.notebook_tools import (
     read,
     secret_regions,
     solution_expressions,
+    with_answers,
 )
 
 RELEASE_FILES = sorted(p.relative_to(COURSE) for p in COURSE.rglob("*") if p.is_file())
@@ -152,3 +153,48 @@ def test_solutions_are_executed_and_clean(source: Path):
     assert all(cell.execution_count for cell in code), f"{source.name} has unexecuted cells"
     errors = [o for cell in code for o in cell.outputs if o.output_type == "error"]
     assert not errors, f"{source.name} stores errors: {[e.ename for e in errors]}"
+
+
+def _errors(notebook: nbformat.NotebookNode) -> list[str]:
+    return [
+        f"cell {index}: {output.ename}: {output.evalue}"
+        for index, cell in enumerate(notebook.cells)
+        for output in cell.get("outputs", [])
+        if output.output_type == "error"
+    ]
+
+
+def test_what_the_check_accepts_the_notebook_runs(tmp_path: Path):
+    """`return dw, db` passes notebook 2's check, so its training cell must run with it too."""
+    answer = (
+        "def cost_gradient(w, b, x, y):\n"
+        "    error = w * x + b - y\n"
+        "    dw = 2 * np.mean(error * x)\n"
+        "    db = 2 * np.mean(error)\n"
+        "    return dw, db"
+    )
+    path = tmp_path / "02.ipynb"
+    nbformat.write(
+        with_answers(
+            read(COURSE / "02_the_gradient/02_the_gradient.ipynb"), {"cost_gradient": answer}
+        ),
+        path,
+    )
+    notebook = _executed_release(path, tmp_path)
+    assert not _errors(notebook)
+    assert "cost = 0.0180" in "".join(
+        o.get("text", "") for c in notebook.cells for o in c.get("outputs", [])
+    )
+
+
+def test_a_learning_rate_written_as_text_is_refused_by_the_check(tmp_path: Path):
+    """`return "0.1"` would pass float(), then break the training loop: the check says so first."""
+    answers = {
+        "gradient_descent_update": "def gradient_descent_update(x, gradx, learning_rate):\n"
+        "    return x - learning_rate * gradx",
+        "choose_learning_rate": 'def choose_learning_rate():\n    return "0.1"',
+    }
+    path = tmp_path / "04.ipynb"
+    nbformat.write(with_answers(read(COURSE / "04_exercise/04_exercise.ipynb"), answers), path)
+    errors = _errors(_executed_release(path, tmp_path))
+    assert any("returned the text '0.1', not a number: remove the quotes" in e for e in errors)
