@@ -247,6 +247,7 @@ class TrustedTests(NbGraderPreprocessor):
                 cell.outputs = [error_output(NOT_RUN, "not graded: no such test in the source")]
             return
         snapshot = state["snapshots"].get(grade_id)
+        suite.setup_namespace(grade_id)  # built once per worker, outside the test's time
         log = CallLog(deadline=time.monotonic() + self.test_timeout)
         if channel is None or snapshot is None:
             reason = "not run: the learner's kernel had stopped before this test"
