@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.notebook_tools import SOLUTIONS, read
+from tests.notebook_tools import COURSE, SOLUTIONS, read
 
 NOTEBOOKS = sorted(SOLUTIONS.rglob("*.ipynb"))
 EXERCISES = [
@@ -208,3 +208,13 @@ def test_the_checks_find_both_mistakes():
         "cell 0 defines ['make_points'] for test cell 2 but is not locked "
         "(nbgrader locked: true, with a grade_id)"
     ]
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.name)
+def test_jupyterlab_shows_the_locked_cells_read_only(path: Path):
+    """nbgrader's release marks them not editable and not deletable, which JupyterLab obeys."""
+    release = read(COURSE / path.relative_to(SOLUTIONS))
+    locked = [c for c in release.cells if c.metadata.get("nbgrader", {}).get("locked")]
+    assert locked
+    for cell in locked:
+        assert cell.metadata.get("editable") is False and cell.metadata.get("deletable") is False
