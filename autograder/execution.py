@@ -10,7 +10,8 @@ notebooks needs on top:
   get an error output saying so;
 - a dead kernel (``os._exit``, a segfault, the memory limit) ends the run with an error
   output in the cell that killed it and in every cell after it, instead of an exception;
-- output past ``max_output_chars`` per notebook is dropped while it arrives.
+- output past ``max_output_chars`` bytes per notebook (every message type counted, see
+  :func:`~autograder.limits.message_bytes`) is dropped while it arrives.
 
 :class:`TrustedTests` then starts the call server in the kernel (after every learner cell has
 run) and grades each test cell with the trusted runner (:mod:`autograder.runner`), writing the
@@ -34,6 +35,7 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Float, Integer, List, Unicode
 
+from autograder.limits import message_bytes
 from autograder.runner import (
     CallFailed,
     CallLog,
@@ -81,16 +83,14 @@ class LearnerExecute(Execute):
     notebook_timeout = Float(120.0, help="wall-clock seconds for the whole notebook").tag(
         config=True
     )
-    max_output_chars = Integer(200_000, help="characters of output kept per notebook").tag(
-        config=True
-    )
+    max_output_chars = Integer(200_000, help="bytes of output kept per notebook").tag(config=True)
     answer_names = List(Unicode(), help="the names a snapshot keeps").tag(config=True)
 
     def preprocess(
         self, nb: NotebookNode, resources: Any = None, km: Any = None
     ) -> tuple[NotebookNode, dict]:
         self._state = shared_state(resources)
-        self._chars = 0
+        self._bytes = 0
         self._truncated = False
         self._stop: tuple[str, str] | None = None
         self._started = time.monotonic()
@@ -100,7 +100,7 @@ class LearnerExecute(Execute):
         finally:
             self.timeout = self._cell_timeout
         if self._truncated:
-            self._event("output", f"output over {self.max_output_chars} characters cut")
+            self._event("output", f"output over {self.max_output_chars} bytes cut")
         self._state["kernel_alive"] = self._stop is None or self._stop[0] != "crash"
         self._state["kc"] = self.kc
         self._state["km"] = self.km
@@ -161,29 +161,43 @@ class LearnerExecute(Execute):
             raise CellControlSignal(f"no reply to the snapshot at cell {index}")
         self._state["snapshots"][grade_id] = index
 
-    # --- the output cap (nbclient's output hook) ---------------------------------------------
-    def output(
-        self, outs: list[NotebookNode], msg: dict, display_id: str | None, cell_index: int
+    # --- the output cap (nbclient's message hook) ---------------------------------------------
+    def process_message(
+        self, msg: dict, cell: NotebookNode, cell_index: int
     ) -> NotebookNode | None:
-        content = msg.get("content", {})
-        size = len(content.get("text", "")) + sum(
-            len(v) if isinstance(v, str) else 100 for v in content.get("data", {}).values()
-        )
-        if msg.get("msg_type") != "error":
-            self._chars += size
-            if self._chars > self.max_output_chars:
-                if not self._truncated:
-                    self._truncated = True
-                    outs.append(
-                        NotebookNode(
-                            output_type="stream",
-                            name="stderr",
-                            text=f"\n... output cut by the grader after {self.max_output_chars}"
-                            " characters ...\n",
-                        )
-                    )
-                return None
-        return super().output(outs, msg, display_id, cell_index)
+        """Count the raw bytes of every output message (streams, display data of any MIME type,
+        metadata, ``update_display_data``, errors, buffers) and drop output past the cap; an
+        error still arrives, cut to a few hundred characters, so a failure stays a failure."""
+        if msg.get("msg_type") not in OUTPUT_MESSAGES:
+            return super().process_message(msg, cell, cell_index)
+        self._bytes += message_bytes(msg)
+        if self._bytes <= self.max_output_chars:
+            return super().process_message(msg, cell, cell_index)
+        if not self._truncated:
+            self._truncated = True
+            cell.outputs.append(
+                NotebookNode(
+                    output_type="stream",
+                    name="stderr",
+                    text=f"\n... the grader cut the output at {self.max_output_chars} bytes ...\n",
+                )
+            )
+        if msg["msg_type"] == "error":
+            content = msg["content"]
+            ename, evalue = str(content.get("ename", "Error"))[:100], str(content.get("evalue"))
+            cell.outputs.append(error_output(ename, evalue[:300]))
+        return None
+
+
+#: The kernel messages that make outputs, all counted by the output cap.
+OUTPUT_MESSAGES = {
+    "stream",
+    "display_data",
+    "update_display_data",
+    "execute_result",
+    "error",
+    "clear_output",
+}
 
 
 class TrustedTests(NbGraderPreprocessor):
