@@ -309,6 +309,19 @@ def teardown(groups: CgroupSet) -> None:
             pass
 
 
+def teardown_stale(name: str, root: Path = ROOT) -> None:
+    """Remove the cgroup folders of a killed run (its scratch folder's ``name``)."""
+    try:
+        own = own_paths(Path("/proc/self/cgroup").read_text())
+    except OSError:
+        return
+    bases = [root / c / own.get(c, "/").lstrip("/") / name for c in V1_CONTROLLERS]
+    bases.append(root / own.get("", "/").lstrip("/") / name)
+    for base in bases:
+        if base.is_dir():
+            teardown(CgroupSet("stale", (str(base),)))
+
+
 def limit_sandbox(box, groups: CgroupSet, limits: Limits):
     """``box`` (a :class:`~autograder.sandbox.Sandbox`) with the run's cgroup and the disk
     and process limits of ``limits``."""

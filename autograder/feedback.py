@@ -30,6 +30,7 @@ from pathlib import Path
 
 import nbformat
 import nbgrader
+from jinja2 import DictLoader
 from jupyter_core.paths import jupyter_config_dir
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
@@ -150,6 +151,106 @@ _CONFIG_BLOCK = re.compile(
 )
 
 
+#: nbgrader's feedback template, with learner markdown sanitized like nbconvert's own cells
+#: (nbgrader's ``markdowncell`` block renders it without ``clean_html``).
+_TEMPLATE = DictLoader(
+    {
+        "autograder_feedback.html.j2": """{%- extends 'index.html.j2' -%}
+{% block markdowncell scoped %}
+<div class="cell border-box-sizing text_cell rendered">
+  {{ self.empty_in_prompt() }}
+  {%- if 'nbgrader' in cell.metadata and (cell.metadata.nbgrader.solution
+        or cell.metadata.nbgrader.grade or cell.metadata.nbgrader.task) -%}
+  <div class="panel panel-primary nbgrader_cell">
+    {{ nbgrader_heading(cell) }}
+    <div class="panel-body">
+      <div class="text_cell_render border-box-sizing rendered_html">
+        {{ cell.source | markdown2html | strip_files_prefix | clean_html }}
+      </div>
+    </div>
+    {{ nbgrader_footer(cell) }}
+  </div>
+  {%- else -%}
+  <div class="inner_cell">
+    <div class="text_cell_render border-box-sizing rendered_html">
+      {{ cell.source | markdown2html | strip_files_prefix | clean_html }}
+    </div>
+  </div>
+  {%- endif -%}
+</div>
+{% endblock markdowncell %}
+"""
+    }
+)
+#: HTML a learner's markdown and outputs may keep in feedback: text structure only.
+SAFE_TAGS = frozenset(
+    "a abbr b blockquote br code dd del div dl dt em h1 h2 h3 h4 h5 h6 hr i img ins kbd li "
+    "ol p pre q s samp small span strong sub sup table tbody td tfoot th thead tr tt u "
+    "ul var".split()
+)
+
+
+def _safe_attribute(tag: str, name: str, value: str) -> bool:
+    if name in ("class", "id", "title", "alt", "colspan", "rowspan", "align"):
+        return True
+    if tag == "a" and name == "href":
+        return value.startswith(("http://", "https://", "mailto:", "#"))
+    if tag == "img" and name == "src":
+        return value.startswith("data:image/") and not value.startswith("data:image/svg")
+    return tag == "img" and name in ("width", "height")
+
+
+def clean_html(element: object) -> str:
+    """Learner HTML made inert: only text-structure tags, no scripts, styles, event handlers,
+    frames, forms, or URLs other than http(s), mailto, in-page links and inline raster images.
+    The ``clean_html`` filter of the feedback template (nbconvert's keeps less: headings and
+    images of the lesson would show as escaped text).
+
+    Examples
+    --------
+    >>> clean_html('<h2>Hi</h2><script>x()</script><img src="x" onerror="y()">')
+    '<h2>Hi</h2>&lt;script&gt;x()&lt;/script&gt;<img>'
+    >>> clean_html('<a href="javascript:x()">a</a><a href="https://e.org">b</a>')
+    '<a>a</a><a href="https://e.org">b</a>'
+    """
+    import bleach
+
+    text = element.decode() if isinstance(element, bytes) else str(element)
+    return bleach.clean(
+        text,
+        tags=SAFE_TAGS,
+        attributes=_safe_attribute,
+        protocols=["http", "https", "mailto", "data"],
+    )
+
+
+_ATTACHMENT = re.compile(r"\(attachment:([^)\s]+)\)")
+
+
+def drop_missing_attachments(notebook: NotebookNode) -> NotebookNode:
+    """Markdown references to attachments a cell does not have are made plain text (nbconvert
+    stops on them).
+
+    Examples
+    --------
+    >>> from nbformat.v4 import new_markdown_cell, new_notebook
+    >>> nb = new_notebook(cells=[new_markdown_cell("![plot](attachment:gone.png)")])
+    >>> drop_missing_attachments(nb).cells[0].source
+    '![plot](#missing-attachment-gone.png)'
+    """
+    for cell in notebook.cells:
+        if cell.cell_type != "markdown" or "attachment:" not in cell.source:
+            continue
+        have = set(cell.get("attachments", {}) or {})
+
+        def keep(match: re.Match, have: set = have) -> str:
+            name = match.group(1)
+            return match.group(0) if name in have else f"(#missing-attachment-{name})"
+
+        cell.source = _ATTACHMENT.sub(keep, cell.source)
+    return notebook
+
+
 def content_policy() -> str:
     """The Content-Security-Policy of a feedback page: only scripts from the page's own place
     (the bundled MathJax; learner content has none left after sanitizing) may run, images
@@ -185,15 +286,19 @@ def render_page(notebook: NotebookNode, resources: dict, mathjax: str = "../../m
     learner and the gradebook): nbgrader's grades and template, hidden tests removed,
     learner content sanitized, a strict Content-Security-Policy, MathJax offline (at the
     relative URL ``mathjax``: pages are ``feedback/<student>/<assignment>/<notebook>.html``)."""
+    notebook = drop_missing_attachments(notebook)
     for pp in (GetGrades(), HideTestCode(), ClearHiddenTests(), CSSHTMLHeaderPreprocessor()):
         notebook, resources = pp.preprocess(notebook, resources)
     exporter = HTMLExporter(
         template_name="feedback",
+        extra_loaders=[_TEMPLATE],
+        template_file="autograder_feedback.html.j2",
         extra_template_basedirs=[str(NBGRADER_TEMPLATES / "templates")],
         extra_template_paths=[
             str(NBGRADER_TEMPLATES / "static" / "node_modules" / "bootstrap" / "dist" / "css")
         ],
         sanitize_html=True,
+        filters={"clean_html": clean_html},
     )
     page, _ = exporter.from_notebook_node(notebook, resources=resources)
     return harden(page, mathjax)

@@ -386,6 +386,7 @@ def remove_stale_scratch() -> list[Path]:
             os.kill(pid, 0)
         except ProcessLookupError:
             release_mounts(folder)
+            cgroups.teardown_stale(folder.name)
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
         except (OSError, ValueError):

@@ -1,9 +1,18 @@
-"""A grading run killed halfway, then started again: nothing lost, nothing counted twice."""
+"""Grading runs killed at random points, then started again: nothing lost, nothing counted
+twice, and a hand-in changed between runs is graded again.
+
+Three runs of the command on one class: the first is killed (SIGKILL to its process group)
+after a random number of saves; a hand-in is then changed; the second is killed at a random
+point of a random phase (setting up, grading, or writing feedback and the report); the third
+runs to the end; a fourth finds nothing left to grade. The random seed is in every message.
+"""
 
 from __future__ import annotations
 
 import csv
+import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -15,6 +24,7 @@ import pytest
 from nbgrader.api import Gradebook, SubmittedAssignment
 
 from tests.corpus.cases import (
+    ALL,
     CASES,
     auto_scores,
     ensure_system_deps,
@@ -34,13 +44,16 @@ QUICK = [
     "gradient_correct",
     "gradient_blank",
 ]
+#: The hand-in changed between the first and the second run (blank becomes correct).
+CHANGED = "blank"
+SEED = int(os.environ.get("RESUME_SEED", random.SystemRandom().randrange(10**6)))
 
 
 def grade_command(root: Path) -> list[str]:
     return [
         sys.executable, "-m", "autograder", "--root", str(root), "grade",
         str(root / "submitted"), "--workers", "1", "--no-progress",
-        "--cell-timeout", "10", "--timeout", "60",
+        "--cell-timeout", "20", "--timeout", "120",
     ]  # fmt: skip
 
 
@@ -48,67 +61,112 @@ def env() -> dict[str, str]:
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
 
+def journal_lines(journal: Path) -> int:
+    return len(journal.read_text().splitlines()) if journal.exists() else 0
+
+
+def run_and_kill(root: Path, until, what: str) -> str:
+    """Start the command, kill its process group when ``until()`` is true; say where."""
+    journal = root / "reports" / "journal.jsonl"
+    run = subprocess.Popen(
+        grade_command(root), cwd=REPO, env=env(), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and run.poll() is None and not until():
+        time.sleep(0.05)
+    ended = run.poll() is not None
+    if not ended:
+        os.killpg(run.pid, signal.SIGKILL)
+    run.wait(timeout=60)
+    how = "ended before the kill" if ended else "killed"
+    return f"{what}: {how} at {journal_lines(journal)} lines"
+
+
 @pytest.fixture(scope="module")
 def killed_and_resumed(tmp_path_factory) -> dict:
     ensure_system_deps(REPO)  # bubblewrap: without it the grader refuses to run
+    rng = random.Random(SEED)
     root = make_course(tmp_path_factory.mktemp("grade-resume"), REPO)
     write_corpus(root, root / "submitted", root / "course", QUICK)
-    before = tree_hashes(root / "submitted")
     journal = root / "reports" / "journal.jsonl"
-    first = subprocess.Popen(
-        grade_command(root), cwd=REPO, env=env(), start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and first.poll() is None:
-        if journal.exists() and len(journal.read_text().splitlines()) >= 3:
-            break
-        time.sleep(0.2)
-    assert first.poll() is None, "the first run ended before it could be killed"
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait(timeout=30)
-    done_before = len(journal.read_text().splitlines())
-    second = subprocess.run(
-        grade_command(root), cwd=REPO, env=env(), capture_output=True, text=True, timeout=300
+    story = [f"seed {SEED}"]
+    first_kill = rng.randint(1, 3)
+    story.append(run_and_kill(root, lambda: journal_lines(journal) >= first_kill, "run 1"))
+    done_first = journal_lines(journal)
+    # the learner hands in again: the blank notebook becomes the correct one
+    target = root / "submitted" / CHANGED / CASES[CHANGED].assignment
+    source = root / "submitted" / "correct" / CASES["correct"].assignment
+    (target / f"{CASES[CHANGED].assignment}.ipynb").write_bytes(
+        (source / f"{CASES['correct'].assignment}.ipynb").read_bytes()
+    )
+    before = tree_hashes(root / "submitted")
+    phase = rng.choice(["setup", "grading", "feedback"])
+    if phase == "setup":
+        delay, start = rng.uniform(0.5, 6.0), time.monotonic()
+        until = lambda: time.monotonic() - start > delay  # noqa: E731
+    elif phase == "grading":
+        more = done_first + rng.randint(1, 3)
+        until = lambda: journal_lines(journal) >= more  # noqa: E731
+    else:  # the first feedback page written: grading is over, feedback is under way
+        pages = root / "feedback"
+        until = lambda: any(pages.rglob("*.html"))  # noqa: E731
+    story.append(run_and_kill(root, until, f"run 2 ({phase})"))
+    third = subprocess.run(
+        grade_command(root), cwd=REPO, env=env(), capture_output=True, text=True, timeout=600
+    )
+    fourth = subprocess.run(
+        grade_command(root), cwd=REPO, env=env(), capture_output=True, text=True, timeout=600
     )
     return {
         "root": root,
-        "done_before": done_before,
-        "second": second,
+        "story": "; ".join(story),
+        "third": third,
+        "fourth": fourth,
         "before": before,
         "after": tree_hashes(root / "submitted"),
     }
 
 
-def test_the_first_run_was_killed_halfway(killed_and_resumed):
-    assert 3 <= killed_and_resumed["done_before"] < len(QUICK)
+def test_the_last_runs_finish(killed_and_resumed):
+    for name in ("third", "fourth"):
+        run = killed_and_resumed[name]
+        assert run.returncode == 0, f"{killed_and_resumed['story']}: {run.stderr[-3000:]}"
 
 
-def test_the_second_run_grades_only_the_rest(killed_and_resumed):
-    second = killed_and_resumed["second"]
-    assert second.returncode == 0, second.stderr[-3000:]
-    match = re.search(r"graded (\d+) submissions, (\d+) already graded", second.stdout)
-    assert match, second.stdout
-    graded, skipped = int(match[1]), int(match[2])
-    assert skipped == killed_and_resumed["done_before"]
-    assert graded + skipped == len(QUICK)
+def test_nothing_is_left_for_a_fourth_run(killed_and_resumed):
+    fourth = killed_and_resumed["fourth"].stdout
+    match = re.search(r"graded (\d+) submissions, (\d+) already graded", fourth)
+    assert match, fourth
+    assert (int(match[1]), int(match[2])) == (0, len(QUICK)), killed_and_resumed["story"]
 
 
 def test_every_grade_is_there_once_and_right(killed_and_resumed):
-    root = killed_and_resumed["root"]
+    root, story = killed_and_resumed["root"], killed_and_resumed["story"]
     url = f"sqlite:///{root / 'gradebook.db'}"
     with Gradebook(url, "gradient-descent") as gb:
         rows = [(s.student.id, s.assignment.name) for s in gb.db.query(SubmittedAssignment)]
-    assert sorted(rows) == sorted((s, CASES[s].assignment) for s in QUICK)
+    assert sorted(rows) == sorted((s, CASES[s].assignment) for s in QUICK), story
     for student in QUICK:
         case = CASES[student]
+        want = ALL if student == CHANGED else case.passes
         got = auto_scores(url, student, case.assignment)
-        assert {k for k, v in got.items() if v} == case.passes, student
-        assert all(v is not None for v in got.values()), student
+        assert {k for k, v in got.items() if v} == want, f"{student}: {story}"
+        assert all(v is not None for v in got.values()), f"{student}: {story}"
     with open(root / "reports" / "grades.csv", newline="") as handle:
         pairs = [(r["student_id"], r["assignment"]) for r in csv.DictReader(handle)]
-    assert len(pairs) == len(set(pairs))
+    assert sorted(pairs) == sorted(set(pairs)) and len(pairs) == len(QUICK), story
 
 
-def test_submissions_untouched_by_the_kill(killed_and_resumed):
+def test_the_changed_hand_in_was_graded_again(killed_and_resumed):
+    root = killed_and_resumed["root"]
+    lines = [json.loads(x) for x in (root / "reports" / "journal.jsonl").read_text().splitlines()]
+    report = json.loads((root / "reports" / "report.json").read_text())
+    assert [r["student"] for r in report["students"]].count(CHANGED) == 1
+    digests = [x["digest"] for x in lines if x["student"] == CHANGED]
+    assert digests, killed_and_resumed["story"]
+    assert sorted(m["entry"] for m in report["manifest"]) == sorted(QUICK)
+
+
+def test_submissions_untouched_by_the_kills(killed_and_resumed):
     assert killed_and_resumed["after"] == killed_and_resumed["before"]
