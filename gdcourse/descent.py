@@ -105,11 +105,11 @@ def describe_run(path: NDArray[np.float64]) -> str:
     >>> describe_run(np.array([4.0, 3.9, 3.8]))
     'crawls'
     >>> describe_run(np.array([8.0, -8.0, 8.0])), describe_run(np.array([8.0, 0.0, 0.0]))
-    ('bounces between 8 and -8', 'lands on the minimum in one step')
+    ('bounces between 8 and -8', 'lands in one step')
     """
     sizes = np.abs(path)
     if sizes.size > 1 and sizes[0] > 0 and np.all(sizes[1:] == 0):
-        return "lands on the minimum in one step"
+        return "lands in one step"
     flips = bool(np.any(np.sign(path[1:]) * np.sign(path[:-1]) < 0))
     if sizes[-1] > sizes[0] * 1.0001:
         return "diverges"

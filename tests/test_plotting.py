@@ -85,7 +85,7 @@ def _all_figures():
         "grid": plot_rate_grid(
             parabola,
             parabola_slope,
-            [0.1, 0.9, 1.1],
+            [0.01, 0.1, 0.5, 0.9, 1.0, 1.05],
             start=8.0,
             epochs=10,
             xlim=(-10, 10),
@@ -237,3 +237,15 @@ def test_animation_has_one_frame_per_epoch_and_repeats():
     frames = Image.open(io.BytesIO(gif))
     assert frames.format == "GIF" and frames.n_frames == len(path)
     assert gif == animate_descent(parabola, path, xlim=(-10, 10), ylim=(0, 110), title="A")
+
+
+def test_small_multiples_titles_fit_side_by_side():
+    """The explorer's static grid: no panel title runs into its neighbour or off the figure."""
+    fig = _all_figures()["grid"]
+    fig.canvas.draw()
+    boxes = [ax.title.get_window_extent() for ax in fig.axes if ax.get_visible()]
+    for box in boxes:
+        assert box.x0 >= fig.bbox.x0 and box.x1 <= fig.bbox.x1
+    for left, right in zip(boxes, boxes[1:], strict=False):
+        if abs(left.y0 - right.y0) < 1:  # same row
+            assert left.x1 <= right.x0, "two panel titles overlap"
