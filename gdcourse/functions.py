@@ -133,7 +133,7 @@ def mse_surface(
 def numerical_gradient(
     cost: Callable[[NDArray[np.float64]], float], params: ArrayLike, step: float = 1e-6
 ) -> NDArray[np.float64]:
-    """Estimate the gradient of ``cost`` at ``params`` with central differences.
+    """Estimate the gradient of ``cost`` at ``params`` with finite differences (nudging both ways).
 
     Each partial derivative is ``(cost(p + h e_i) - cost(p - h e_i)) / (2 h)``: nudge one
     parameter, hold the others still, and see how the cost responds.
