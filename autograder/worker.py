@@ -32,8 +32,10 @@ import os
 import resource
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import nbformat
 from jupyter_core.utils import run_sync
@@ -68,7 +70,8 @@ AUTOGRADE: list[type] = [
     if pp not in (SaveAutoGrades, AssignLatePenalties)
     for step in ((LearnerExecute, TrustedTests) if pp is Execute else (pp,))
 ]
-#: Times a kernel that dies before running any learner cell is started again.
+T = TypeVar("T")
+#: Tries for a kernel that dies before running any learner cell (then: not graded, never 0).
 KERNEL_START_TRIES = 2
 
 
@@ -184,21 +187,20 @@ def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
     for pp in SANITIZE:
         notebook, resources = pp(config=config)(notebook, resources)
     sanitized = nbformat.writes(notebook)
-    for attempt in range(1, KERNEL_START_TRIES + 1):
-        notebook = nbformat.reads(sanitized, as_version=4)
-        resources.pop("autograder", None)
+
+    def attempt() -> tuple[NotebookNode, dict]:
         _prepare_workdir(workdir, box.uid, sub, setup)
-        try:
-            notebook, resources = _autograde(notebook, resources, config, suite, workdir)
-            break
-        except KernelDidNotStart as error:
-            LOG.warning("kernel start %d for %s failed: %s", attempt, sub.student, error)
-            if attempt == KERNEL_START_TRIES:
-                out.graded = None
-                out.flags.append(
-                    ["grader", f"the kernel did not start ({KERNEL_START_TRIES} tries): {error}"]
-                )
-                return
+        fresh = {k: v for k, v in resources.items() if k != "autograder"}
+        return _autograde(nbformat.reads(sanitized, as_version=4), fresh, config, suite, workdir)
+
+    graded, failure = with_retries(attempt, KERNEL_START_TRIES)
+    if graded is None:
+        out.graded = None
+        out.flags.append(
+            ["grader", f"the kernel did not start ({KERNEL_START_TRIES} tries): {failure}"]
+        )
+        return
+    notebook, resources = graded
     state = shared_state(resources)
     out.kernel_cpu = round(float(state.get("kernel_cpu", 0.0)), 3)
     out.runner_cpu = round(float(state.get("runner_cpu", 0.0)), 3)
@@ -207,8 +209,35 @@ def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
     if any(o.get("ename") == "MemoryError" for c in notebook.cells for o in c.get("outputs", [])):
         limit = f"{setup.limits.memory_bytes / 2**30:g} GiB"
         out.flags.append(["memory", f"hit the memory limit ({limit}): MemoryError"])
-    out.tests = test_results(notebook)
+    out.tests = results_by_test(notebook)
     out.graded = nbformat.writes(notebook)
+
+
+def with_retries(attempt: Callable[[], T], tries: int) -> tuple[T | None, str]:
+    """``attempt()``'s result, trying again while it raises :class:`KernelDidNotStart`;
+    ``(None, the last reason)`` when every try failed.
+
+    Examples
+    --------
+    >>> reasons = iter(["busy", None])
+    >>> def start():
+    ...     reason = next(reasons)
+    ...     if reason:
+    ...         raise KernelDidNotStart(reason)
+    ...     return "graded"
+    >>> with_retries(start, 2)
+    ('graded', '')
+    >>> with_retries(lambda: (_ for _ in ()).throw(KernelDidNotStart("dead")), 2)
+    (None, 'dead')
+    """
+    reason = ""
+    for number in range(1, tries + 1):
+        try:
+            return attempt(), ""
+        except KernelDidNotStart as error:
+            reason = str(error)
+            LOG.warning("kernel start %d of %d failed: %s", number, tries, reason)
+    return None, reason
 
 
 class KernelDidNotStart(RuntimeError):
@@ -285,7 +314,7 @@ def _autograde(
         shutil.rmtree(home_for(workdir), ignore_errors=True)
 
 
-def test_results(notebook: NotebookNode) -> dict[str, dict]:
+def results_by_test(notebook: NotebookNode) -> dict[str, dict]:
     """Pass or fail, and the error message, of every autograded test cell of ``notebook``.
 
     Examples
@@ -295,7 +324,7 @@ def test_results(notebook: NotebookNode) -> dict[str, dict]:
     >>> cell = new_code_cell("assert False, 'uphill'", metadata=meta)
     >>> cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError",
     ...                                        evalue="uphill", traceback=[])]
-    >>> test_results(new_notebook(cells=[cell]))
+    >>> results_by_test(new_notebook(cells=[cell]))
     {'t': {'passed': False, 'message': 'AssertionError: uphill'}}
     """
     results = {}
