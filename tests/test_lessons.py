@@ -112,3 +112,12 @@ def test_no_word_promises_full_marks():
     for name, index, cell in _cells():
         for phrase in ["all checks passed", "all correct", "full marks", "100 %"]:
             assert phrase not in cell.source.lower(), f"{name} cell {index}: {phrase!r}"
+
+
+def test_the_helpers_use_the_same_names():
+    """What `?` shows on a helper speaks the course's words too."""
+    from tests.notebook_tools import REPO
+
+    for module in sorted((REPO / "gdcourse").glob("*.py")):
+        text = module.read_text(encoding="utf-8")
+        assert not re.search(r"central[- ]difference", text, re.IGNORECASE), module.name
