@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbgrader.api import MissingEntry
+from nbgrader.api import Gradebook, MissingEntry
 
 from autograder import feedback, grading
 from autograder.grading import Course, grade_class
@@ -366,3 +366,17 @@ def test_the_content_policy_alone_stops_scripts(batch_run, tmp_path):
     finally:
         target.unlink()
     assert found["pwned"] is None, f"script ran despite the policy: {found['pwned']}"
+
+
+def test_a_grader_failure_is_never_saved_as_a_grade(batch_run):
+    """What the worker returns when the grader itself failed (a kernel that never started)
+    leaves no trace in the gradebook or in autograded/."""
+    from autograder.records import Outcome
+
+    course = batch_run["course"]
+    ghost = Outcome("ghost", EXERCISE, EXERCISE, "0", flags=[["grader", "kernel never started"]])
+    grading.save_outcome(course, ghost, grading.run_dirs(course, batch_run["root"] / "reports"))
+    with Gradebook(course.db_url, course.course_id) as gb:
+        with pytest.raises(MissingEntry):
+            gb.find_student("ghost")
+    assert not (batch_run["root"] / "autograded" / "ghost").exists()

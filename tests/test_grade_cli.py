@@ -48,6 +48,33 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path, make, args, message):
     assert message in lines[0]
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--regrade", "nobody"], "--regrade nobody: no hand-in of that student"),
+        (["--max-processes", "2"], "--max-processes"),
+    ],
+    ids=["regrade-unknown", "too-few-processes"],
+)
+def test_bad_regrade_and_limits_are_one_line(tmp_path, args, message):
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "ada.ipynb").write_text("{}")
+    out = tmp_path / "out"
+    done = run_cli("grade", str(tmp_path / "subs"), "--assignment", EXERCISE, "--out", str(out),
+                   *args)  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: ") and message in lines[0]
+    assert not out.exists(), "nothing written before the error"
+
+
+def test_nothing_to_grade_says_why(tmp_path):
+    (tmp_path / "bad!name.ipynb").write_text("{}")
+    done = run_cli("grade", str(tmp_path), "--assignment", EXERCISE, "--out", str(tmp_path / "o"))
+    assert done.returncode == 1
+    assert "nothing to grade" in done.stderr and "not a usable student id" in done.stderr
+
+
 def test_bad_option_exits_non_zero(tmp_path, capsys):
     assert main(["grade", str(tmp_path), "--workers", "0"]) == 1
     assert "--workers 0" in capsys.readouterr().err

@@ -99,6 +99,10 @@ def test_zip_problems_are_flagged(pg_run):
 
 
 def test_feedback_and_csv_from_postgresql(pg_run):
-    root = pg_run["root"]
-    assert (root / "feedback" / "zara" / EXERCISE / f"{EXERCISE}.html").exists()
+    root, result = pg_run["root"], pg_run["result"]
+    # another gradebook's autograded notebooks and feedback go into its --out folder
+    assert result.dirs.feedback == root / "reports" / "feedback"
+    assert (result.dirs.feedback / "zara" / EXERCISE / f"{EXERCISE}.html").exists()
+    assert (result.dirs.autograded / "zara" / EXERCISE / f"{EXERCISE}.ipynb").exists()
+    assert not (root / "feedback").exists() and not (root / "autograded").exists()
     assert "zara" in pg_run["result"].csv.read_text()
