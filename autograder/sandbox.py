@@ -23,9 +23,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jupyter_client.manager import AsyncKernelManager
-from traitlets import Integer, List, Unicode
-
 from autograder.coursedir import CourseError
 
 #: The unprivileged user and group of the sandbox check (``nobody`` / ``nogroup`` on Debian).
@@ -48,6 +45,8 @@ def worker_uid(pid: int) -> int:
 
 #: Read-only system folders visible in the sandbox (those that exist on this machine).
 SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/etc", "/sbin")
+#: Where the grader's fresh home folder appears inside the sandbox.
+HOME_IN_SANDBOX = "/home/grader"
 #: Variables the kernel keeps from the grader's environment; every other one is dropped.
 PASSED_ENV = ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
@@ -107,14 +106,19 @@ class Sandbox:
         script = enter_script(self.cgroup_bases, self.cgroup_settings, os.getpid())
         return ["/bin/sh", "-c", script, "enter-cgroup"]
 
-    def wrap(self, argv: list[str], workdir: Path) -> list[str]:
-        """The command line that runs ``argv`` inside the sandbox with ``workdir`` writable."""
+    def wrap(self, argv: list[str], workdir: Path, home: Path | None = None) -> list[str]:
+        """The command line that runs ``argv`` inside the sandbox with ``workdir`` writable.
+
+        ``home``, if given, is a fresh folder of the grader's (never one the learner's files
+        were put in), bound at :data:`HOME_IN_SANDBOX` as ``HOME``, where IPython and
+        matplotlib keep their files; without it ``HOME`` is an empty folder in ``/tmp``.
+        """
         mounts: list[str] = ["--tmpfs", "/", "--dev", "/dev", "--proc", "/proc"]
         size = ["--size", str(self.tmp_bytes)] if self.tmp_bytes else []
         mounts += ["--perms", "1777", *size, "--tmpfs", "/tmp"]
         made: set[str] = set()
         visible = [d for d in SYSTEM_DIRS if os.path.exists(d)] + list(self.readable)
-        for path in [*visible, str(workdir)]:
+        for path in [*visible, str(workdir), *([HOME_IN_SANDBOX] if home else [])]:
             for parent in reversed(Path(path).parents):
                 name = str(parent)
                 if name != "/" and name not in made:
@@ -127,9 +131,13 @@ class Sandbox:
             else:
                 mounts += ["--ro-bind", path, path]
         mounts += ["--bind", str(workdir), str(workdir), "--chdir", str(workdir)]
+        home_dir = HOME_IN_SANDBOX if home is not None else "/tmp/home"
+        if home is not None:
+            mounts += ["--bind", str(home), HOME_IN_SANDBOX]
         env = {
-            "HOME": str(workdir),
-            "MPLCONFIGDIR": str(workdir / ".matplotlib"),
+            "HOME": home_dir,
+            "IPYTHONDIR": f"{home_dir}/.ipython",
+            "MPLCONFIGDIR": f"{home_dir}/.matplotlib",
             "MPLBACKEND": "agg",
             "OPENBLAS_NUM_THREADS": "1",
             "OMP_NUM_THREADS": "1",
@@ -289,42 +297,15 @@ def require_sandbox(box: Sandbox, scratch: Path) -> None:
 def warm_home(box: Sandbox, folder: Path) -> Path:
     """A home folder with matplotlib's and fontconfig's caches built, made once per run.
 
-    Each kernel starts with an empty home; copying this one in saves it rebuilding the font
-    caches (about a second of CPU per submission).
+    Each kernel gets a fresh copy of it as its home (see :meth:`Sandbox.wrap`); the copy saves
+    it rebuilding the font caches (about a second of CPU per submission).
     """
     prepare_workdir(folder, box.uid)
     code = "import matplotlib.pyplot, IPython"
     subprocess.run(
-        box.wrap([sys.executable, "-c", code], folder),
+        box.wrap([sys.executable, "-I", "-c", code], folder, home=folder),
         capture_output=True,
         check=False,
         timeout=120,
     )
     return folder
-
-
-class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager that starts the kernel inside a :class:`Sandbox`, over ``ipc``.
-
-    Configure :attr:`sandbox_argv_prefix` with ``Sandbox.wrap([], workdir)`` and put the
-    connection file and the ipc sockets in ``workdir``; the kernel runs as ``nobody``, so the
-    connection file (which jupyter_client writes with mode 0600) is handed over to it.
-    """
-
-    sandbox_argv_prefix = List(Unicode(), help="argv that runs a command in the sandbox")
-    sandbox_uid = Integer(SANDBOX_UID)
-
-    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: object) -> object:
-        # the kernel's own stdout/stderr (start-up banners, crash dumps) are not the grader's
-        kw["stdout"] = subprocess.DEVNULL
-        kw["stderr"] = subprocess.DEVNULL
-        kw["stdin"] = subprocess.DEVNULL
-        return await super()._async_launch_kernel(kernel_cmd, **kw)
-
-    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        cmd = super().format_kernel_cmd(extra_arguments)
-        # a signal to bwrap would not reach the kernel: interrupt it with a message instead
-        self.kernel_spec.interrupt_mode = "message"
-        if self.connection_file and os.path.exists(self.connection_file):
-            os.chown(self.connection_file, self.sandbox_uid, SANDBOX_GID)
-        return [*self.sandbox_argv_prefix, *cmd]
