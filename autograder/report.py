@@ -269,6 +269,14 @@ def render_html(summary: dict, images: dict[str, str], title: str, feedback_link
             )
         parts.append("</table>")
     parts.append("<h2>Needs attention</h2>")
+    refused = [r for r in summary.get("manifest", []) if r["fate"] == "refused"]
+    if refused:
+        parts.append(
+            f"<p class='bad'>{len(refused)} entries of the submissions folder were refused "
+            "(not graded, nothing saved): "
+            + "; ".join(f"<b>{e(r['entry'])}</b>: {e(' '.join(r['reasons']))}" for r in refused)
+            + "</p>"
+        )
     if summary["attention"]:
         parts.append(
             "<table><tr><th>learner</th><th>assignment</th><th>status</th><th>why</th></tr>"
