@@ -21,9 +21,11 @@ to the codec's source.
 """
 
 import io
+import signal
 import socket
 import struct
 import sys
+import types
 
 _FRAME = struct.Struct(">I")
 
@@ -43,13 +45,44 @@ def _reply(connection, message: tuple, encode, caps) -> None:
     try:
         data = encode(message, caps)
     except Exception as error:  # what the learner returned cannot be carried
-        data = encode((message[0], "unsupported", str(error)[:300]), caps)
+        data = encode((message[0], "unsupported", _text(error, 300)), caps)
     connection.sendall(_FRAME.pack(len(data)) + data)
+
+
+def _text(value: object, limit: int) -> str:
+    """``str(value)`` cut to ``limit`` characters, or a placeholder if ``str`` itself fails."""
+    try:
+        text = str(value)
+    except BaseException:  # a learner's __str__ may raise anything
+        return "<its message could not be read>"
+    return text[:limit] if type(text) is str else "<its message is not text>"
+
+
+def frozen(snapshot: dict, live: dict) -> dict:
+    """The snapshot's namespace with each of the learner's top-level functions rebound to it,
+    so a function called later sees its helpers and globals as they were at the test."""
+    for name, value in list(snapshot.items()):
+        if type(value) is types.FunctionType and value.__globals__ is live:
+            copy = types.FunctionType(
+                value.__code__, snapshot, value.__name__, value.__defaults__, value.__closure__
+            )
+            copy.__kwdefaults__ = value.__kwdefaults__
+            copy.__dict__.update(value.__dict__)
+            snapshot[name] = copy
+    return snapshot
+
+
+def _on_interrupt(handler) -> None:
+    """What SIGINT does (the kernel's interrupt); only the main thread can set it."""
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread (the tests run the server in a thread)
+        pass
 
 
 def _call(snapshot: dict, request: tuple) -> tuple:
     name = request[2]
-    if name not in snapshot:
+    if type(name) is not str or name not in snapshot:
         return ("missing",)
     target = snapshot[name]
     if request[0] == "get":
@@ -62,17 +95,25 @@ def _call(snapshot: dict, request: tuple) -> tuple:
     saved = sys.stdout, sys.stderr
     sys.stdout = sys.stderr = quiet
     try:
+        _on_interrupt(signal.default_int_handler)  # the grader's time limit may stop it
         result = target(*args, **kwargs)
     except BaseException as error:  # the learner's exception, whatever it is
-        kind = type(error)
-        return ("raised", kind.__name__[:100], str(error)[:1000])
+        return ("raised", type(error).__name__[:100], _text(error, 1000))
     finally:
+        _on_interrupt(signal.SIG_IGN)
         sys.stdout, sys.stderr = saved
     return ("ok", result, args, kwargs)
 
 
-def serve(path: str, snapshots: dict, encode, decode, caps, max_request: int) -> None:
-    """Answer the runner's requests on the unix socket ``path`` until it says goodbye."""
+def serve(path: str, snapshots: dict, live: dict, encode, decode, caps, max_request: int) -> None:
+    """Answer the runner's requests on the unix socket ``path`` until it says goodbye.
+
+    ``snapshots`` maps a test cell's index to the learner's namespace as it was there;
+    ``live`` is the learner's namespace now. An interrupt (the runner's time limit) is only
+    let through while a learner's function runs.
+    """
+    _on_interrupt(signal.SIG_IGN)
+    namespaces = {index: frozen(dict(snapshot), live) for index, snapshot in snapshots.items()}
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(1)
@@ -85,13 +126,13 @@ def serve(path: str, snapshots: dict, encode, decode, caps, max_request: int) ->
                 if size > max_request:
                     return
                 request = decode(_receive(connection, size), caps)
-            except (EOFError, OSError):
+            except (EOFError, OSError, ValueError):
                 return
-            if type(request) is not tuple or len(request) < 2 or request[1] == "bye":
+            if type(request) is not tuple or len(request) < 3 or request[1] == "bye":
                 return
             number, request = request[0], request[1:]
             try:
-                reply = _call(snapshots.get(request[1], {}), request)
+                reply = _call(namespaces.get(request[1], {}), request)
             except KeyboardInterrupt:  # the runner's time-out interrupted a learner call
                 reply = ("raised", "KeyboardInterrupt", "interrupted by the grader's time limit")
             _reply(connection, (number, *reply), encode, caps)

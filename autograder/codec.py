@@ -2,8 +2,10 @@
 trusted test runner.
 
 Only these types are carried, exactly (no subclasses): ``None``, ``bool``, ``int``, ``float``
-(bit for bit, nan and inf included), ``complex``, ``str``, ``bytes``, ``tuple``, ``list``,
-``dict``, numpy scalars and numpy arrays of booleans or numbers (dtype and shape kept). Anything
+(bit for bit, nan and inf included), ``complex``, ``fractions.Fraction``, ``decimal.Decimal``,
+``str`` (valid UTF-8 only), ``bytes``, ``tuple``, ``list``, ``dict`` (keys: ``str``, whose
+hashes Python randomises, so no crafted keys can make decoding slow), numpy scalars and numpy
+arrays of booleans or numbers (dtype and shape kept). Anything
 else raises :class:`Unsupported` naming its type, and every decoded message is checked against
 :class:`Caps` (size, nesting depth, number of items), so a hostile kernel can only send numbers,
 text and containers of them, never an object with behaviour of its own.
@@ -14,16 +16,18 @@ so it imports nothing but the standard library and numpy, and has no ``__future_
 Examples
 --------
 >>> import numpy as np
->>> value = (1, 2.5, float("nan"), [np.arange(3, dtype=np.int16)], {"k": None, 7: True})
+>>> value = (1, 2.5, float("nan"), [np.arange(3, dtype=np.int16)], {"k": None, "j": True})
 >>> back = decode(encode(value))
 >>> type(back), back[0], back[1], back[2] != back[2], back[3][0].dtype, back[4]
-(<class 'tuple'>, 1, 2.5, True, dtype('int16'), {'k': None, 7: True})
+(<class 'tuple'>, 1, 2.5, True, dtype('int16'), {'k': None, 'j': True})
 >>> encode(object())
 Traceback (most recent call last):
 ...
 autograder.codec.Unsupported: an object of type object
 """
 
+import decimal
+import fractions
 import struct
 from dataclasses import dataclass
 
@@ -44,6 +48,7 @@ class Caps:
     max_depth: int = 32
     max_items: int = 1_000_000
     max_int_bytes: int = 1024
+    max_dict_items: int = 10_000
 
 
 class Unsupported(ValueError):
@@ -106,8 +111,15 @@ def _encode(value: object, out: list[bytes], caps: Caps, depth: int, count: list
     elif kind is complex:
         out += [b"c", _F64.pack(value.real), _F64.pack(value.imag)]
     elif kind is str:
-        raw = value.encode("utf-8", "surrogatepass")
+        raw = value.encode("utf-8", "backslashreplace")  # a lone surrogate becomes text
         out += [b"s", _LEN.pack(len(raw)), raw]
+    elif kind is fractions.Fraction:
+        out.append(b"q")
+        _encode(value.numerator, out, caps, depth + 1, count)
+        _encode(value.denominator, out, caps, depth + 1, count)
+    elif kind is decimal.Decimal:
+        raw = str(value).encode("ascii")
+        out += [b"D", _LEN.pack(len(raw)), raw]
     elif kind is bytes:
         out += [b"b", _LEN.pack(len(value)), value]
     elif kind in (tuple, list):
@@ -115,8 +127,12 @@ def _encode(value: object, out: list[bytes], caps: Caps, depth: int, count: list
         for item in value:
             _encode(item, out, caps, depth + 1, count)
     elif kind is dict:
+        if len(value) > caps.max_dict_items:
+            raise CodecError(f"a dict of {len(value)} items")
         out += [b"d", _LEN.pack(len(value))]
         for key, item in value.items():
+            if type(key) is not str:
+                raise Unsupported(f"a dict with a key of type {_type_name(key)}")
             _encode(key, out, caps, depth + 1, count)
             _encode(item, out, caps, depth + 1, count)
     elif kind is np.ndarray or isinstance(value, np.generic) and type(value).__module__ == "numpy":
@@ -159,7 +175,9 @@ def decode(data: bytes, caps: Caps = Caps()) -> object:
     reader = _Reader(bytes(data), caps)
     try:
         value = reader.value(0)
-    except (struct.error, IndexError, UnicodeDecodeError, TypeError) as error:
+    except CodecError:
+        raise
+    except Exception as error:  # whatever a crafted message makes go wrong, it is malformed
         raise CodecError(f"malformed message: {type(error).__name__}") from None
     if reader.pos != len(reader.data):
         raise CodecError(f"{len(reader.data) - reader.pos} bytes left over")
@@ -197,7 +215,14 @@ class _Reader:
         if tag == b"c":
             return complex(_F64.unpack(self.take(8))[0], _F64.unpack(self.take(8))[0])
         if tag == b"s":
-            return self.take(self.length()).decode("utf-8", "surrogatepass")
+            return self.take(self.length()).decode("utf-8")  # strict: no lone surrogates
+        if tag == b"q":
+            numerator, denominator = self.value(depth + 1), self.value(depth + 1)
+            if type(numerator) is not int or type(denominator) is not int or not denominator:
+                raise CodecError("a malformed fraction")
+            return fractions.Fraction(numerator, denominator)
+        if tag == b"D":
+            return decimal.Decimal(self.take(self.length()).decode("ascii"))
         if tag == b"b":
             return self.take(self.length())
         if tag in (b"t", b"l", b"d"):
@@ -212,10 +237,14 @@ class _Reader:
             kind = {b"t": "tuple", b"l": "list", b"d": "dict"}[tag]
             raise CodecError(f"a {kind} of {n} items is over the caps")
         if tag == b"d":
+            if n > self.caps.max_dict_items:
+                raise CodecError(f"a dict of {n} items is over the caps")
             result = {}
             for _ in range(n):
                 key = self.value(depth + 1)
-                result[key] = self.value(depth + 1)  # an unhashable key: TypeError
+                if type(key) is not str:
+                    raise CodecError("a dict key that is not a str")
+                result[key] = self.value(depth + 1)
             return result
         items = [self.value(depth + 1) for _ in range(n)]
         return tuple(items) if tag == b"t" else items

@@ -23,6 +23,7 @@ judged it. What happened is collected in ``resources["autograder"]["events"]``, 
 from __future__ import annotations
 
 import logging
+import queue
 import secrets
 import time
 from pathlib import Path
@@ -139,6 +140,7 @@ class LearnerExecute(Execute):
             self._stop = ("timeout", "not run: the kernel stopped responding earlier")
         except DeadKernelError:
             self._event("crash", f"the kernel died in cell {index}")
+            self._state["died_in"] = index
             cell.outputs.append(
                 error_output(
                     "KernelDied",
@@ -150,16 +152,29 @@ class LearnerExecute(Execute):
         return cell, resources
 
     def _snapshot(self, cell: NotebookNode, index: int) -> None:
-        """Keep, in the kernel, the answer names as bound now (a silent request)."""
+        """Keep, in the kernel, the learner's namespace as it is now (a silent request)."""
         grade_id = cell.metadata.nbgrader["grade_id"]
-        expression = snapshot_expression(index, list(self.answer_names))
         msg_id = self.kc.execute(
-            "", silent=True, store_history=False, user_expressions={"snapshot": expression}
+            "", silent=True, store_history=False, user_expressions={"s": snapshot_expression(index)}
         )
-        reply = self.wait_for_reply(msg_id)
-        if reply is None:
-            raise CellControlSignal(f"no reply to the snapshot at cell {index}")
+        self._reply_within(msg_id, self.timeout, f"the snapshot at cell {index}")
         self._state["snapshots"][grade_id] = index
+
+    def _reply_within(self, msg_id: str, seconds: float, what: str) -> dict:
+        """The kernel's reply to ``msg_id`` within ``seconds`` of wall time, however many other
+        messages a hostile kernel sends meanwhile (nbclient's own wait counts only silences)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = run_sync(self.kc.get_shell_msg)(timeout=min(left, 1.0))
+            except queue.Empty:
+                if not run_sync(self.kc.is_alive)():
+                    raise DeadKernelError("Kernel died") from None
+                continue
+            if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                return msg
+        run_sync(self.km.interrupt_kernel)()
+        raise CellControlSignal(f"no reply to {what} within {seconds:g} s")
 
     # --- the output cap (nbclient's message hook) ---------------------------------------------
     def process_message(
@@ -236,7 +251,9 @@ class TrustedTests(NbGraderPreprocessor):
         # a name the learner's code cannot know in advance, so it cannot be bound first
         path = str(Path(state["workdir"]) / f".grader-{secrets.token_hex(8)}.sock")
         km = state["km"]
-        channel = KernelChannel(path, interrupt=run_sync(km.interrupt_kernel))
+        channel = KernelChannel(
+            path, interrupt=run_sync(km.interrupt_kernel), peer_uid=state.get("uid")
+        )
         state["kc"].execute(
             "", silent=True, store_history=False, user_expressions={"s": server_expression(path)}
         )
@@ -264,10 +281,18 @@ class TrustedTests(NbGraderPreprocessor):
         suite.setup_namespace(grade_id)  # built once per worker, outside the test's time
         log = CallLog(deadline=time.monotonic() + self.test_timeout)
         if channel is None or snapshot is None:
-            reason = "not run: the learner's kernel had stopped before this test"
+            died = state.get("died_in")
+            reason = (
+                f"not run: the learner's kernel died in cell {died}, before the tests could call it"
+                if died is not None
+                else "not run: the learner's kernel stopped answering before the tests"
+            )
             cell.outputs = [error_output(NOT_RUN, reason)]
             return
-        namespace = suite.namespace(grade_id, snapshot, channel, log)
+
+        def namespace() -> dict:
+            return suite.namespace(grade_id, snapshot, channel, log)
+
         verdict = run_test(suite.tests[grade_id].source, grade_id, namespace, log, log.left())
         cell.outputs = verdict_outputs(verdict)
         if verdict.status == "timeout" or "took longer" in verdict.evalue:

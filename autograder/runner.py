@@ -35,7 +35,7 @@ import socket
 import struct
 import time
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,11 +125,13 @@ class KernelChannel:
 
     path: str
     interrupt: object = None
+    peer_uid: int | None = None
     caps: codec.Caps = field(default_factory=codec.Caps)
     calls: int = 0
     broken: str = ""
     sock: socket.socket | None = None
     stuck: bool = False
+    deadline: float = 0.0
 
     def connect(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -137,6 +139,7 @@ class KernelChannel:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 sock.connect(self.path)
+                self._check_peer(sock)
                 self.sock = sock
                 return
             except OSError as error:
@@ -145,6 +148,18 @@ class KernelChannel:
                     self.broken = f"the kernel's call server did not start ({error.strerror})"
                     raise CallFailed(self.broken) from None
                 time.sleep(0.02)
+
+    def _check_peer(self, sock: socket.socket) -> None:
+        """Talk only to a process of the kernel's own user (the path could be a link to any
+        socket on this machine, and this process may be root)."""
+        if self.peer_uid is None:
+            return
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        uid = struct.unpack("3i", creds)[1]
+        if uid != self.peer_uid:
+            sock.close()
+            self.broken = f"the socket belongs to user {uid}, not to the learner's kernel"
+            raise CallFailed(self.broken)
 
     def request(self, message: tuple, timeout: float) -> tuple:
         """Send ``message``, return the kernel's reply; :class:`CallFailed` if the call fails."""
@@ -158,16 +173,15 @@ class KernelChannel:
             data = codec.encode((number, *message), self.caps)
         except (codec.Unsupported, codec.CodecError) as error:
             raise CallFailed(f"the test passed {error}, which cannot be sent") from None
-        deadline = time.monotonic() + timeout
+        self.deadline = time.monotonic() + min(max(timeout, 0.001), 3600.0)
         try:
-            self.sock.settimeout(min(max(timeout, 0.001), 3600.0))
+            self.sock.settimeout(self._left())
             self.sock.sendall(_FRAME.pack(len(data)) + data)
             while True:
                 reply = self._receive_reply()
                 self.stuck = False
                 if type(reply) is tuple and reply and reply[0] == number:
                     break
-                self.sock.settimeout(max(deadline - time.monotonic(), 0.001))
         except TimeoutError:
             self._timed_out(timeout)
             raise CallFailed(f"the call took longer than {timeout:.3g} s") from None
@@ -176,6 +190,11 @@ class KernelChannel:
             raise CallFailed(self.broken) from None
         except codec.CodecError as error:
             self.broken = f"the learner's kernel sent an unreadable reply ({error})"
+            raise CallFailed(self.broken) from None
+        except CallFailed:
+            raise
+        except Exception as error:  # whatever else a crafted reply causes: the call failed
+            self.broken = f"the learner's kernel sent a reply that broke the call ({error!r:.100})"
             raise CallFailed(self.broken) from None
         except BaseException:
             # stopped halfway through a reply (the test's own time ran out): no way back in
@@ -193,9 +212,19 @@ class KernelChannel:
             raise CallFailed(self.broken)
         return codec.decode(self._take(size), self.caps)
 
+    def _left(self) -> float:
+        """Seconds left for this call; a ``TimeoutError`` once there are none."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the call's time ran out")
+        return left
+
     def _take(self, size: int) -> bytes:
+        """``size`` bytes of the reply, however the kernel dribbles them, within the call's
+        time (each read waits only for what is left of it)."""
         chunks, left = [], size
         while left:
+            self.sock.settimeout(self._left())  # type: ignore[union-attr]
             chunk = self.sock.recv(min(left, 1 << 20))  # type: ignore[union-attr]
             if not chunk:
                 raise EOFError("closed")
@@ -489,7 +518,13 @@ def _time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def run_test(source: str, grade_id: str, namespace: dict, log: CallLog, seconds: float) -> Verdict:
+def run_test(
+    source: str,
+    grade_id: str,
+    namespace: dict | Callable[[], dict],
+    log: CallLog,
+    seconds: float,
+) -> Verdict:
     """Run one test cell's code in ``namespace`` and judge it.
 
     Examples
@@ -503,6 +538,8 @@ def run_test(source: str, grade_id: str, namespace: dict, log: CallLog, seconds:
     # calls into the kernel time out first, at the deadline; the alarm is for the test's own code
     with _quiet() as printed, _time_limit(seconds + TEST_GRACE):
         try:
+            if callable(namespace):  # built inside the time limit: it calls the kernel too
+                namespace = namespace()
             exec(compile(source, f"<test {grade_id}>", "exec"), namespace)
         except OutOfTime as timed_out:
             error = timed_out
@@ -543,24 +580,33 @@ def verdict_outputs(verdict: Verdict) -> list[NotebookNode]:
     return outputs
 
 
-def snapshot_expression(index: int, names: list[str]) -> str:
+#: The private module (in ``sys.modules``, which ``%reset`` leaves alone) that holds the
+#: snapshots inside the learner's kernel.
+_STORE = (
+    f"__import__('sys').modules.setdefault({SNAPSHOTS!r}, "
+    f"__import__('types').ModuleType({SNAPSHOTS!r})).__dict__"
+)
+#: The learner's namespace, reached without any name the learner may have rebound honestly.
+_LIVE = "__import__('builtins').globals()"
+
+
+def snapshot_expression(index: int) -> str:
     """The expression that, evaluated in the learner's kernel when the run reaches test cell
-    ``index``, keeps a reference to each of ``names`` as bound at that point.
+    ``index``, keeps a shallow copy of the learner's namespace as it is at that point.
 
     It is sent as a ``user_expressions`` entry of an empty execute request: IPython evaluates
     those with plain ``eval``, past the input and AST transformers a learner may have added.
+    It uses no name a learner's honest code might rebind (``exec``, ``compile``, ``globals``).
 
     Examples
     --------
+    >>> import sys
     >>> ns = {"f": len}
-    >>> eval(snapshot_expression(3, ["f", "g"]), ns)
-    >>> ns["__autograder_snapshots__"]
-    {3: {'f': <built-in function len>}}
+    >>> eval(snapshot_expression(3), ns)
+    >>> sys.modules["__autograder_snapshots__"].__dict__[3]["f"]
+    <built-in function len>
     """
-    return (
-        f"globals().setdefault({SNAPSHOTS!r}, {{}}).__setitem__({index}, "
-        f"{{_n: globals()[_n] for _n in {names!r} if _n in globals()}})"
-    )
+    return f"{_STORE}.__setitem__({index}, dict({_LIVE}))"
 
 
 def server_expression(socket_path: str, caps: codec.Caps = DEFAULT_CAPS) -> str:
@@ -569,13 +615,16 @@ def server_expression(socket_path: str, caps: codec.Caps = DEFAULT_CAPS) -> str:
     from autograder import callserver
 
     source = Path(codec.__file__).read_text() + "\n" + Path(callserver.__file__).read_text()
-    caps_args = (
-        f"max_bytes={caps.max_bytes}, max_depth={caps.max_depth}, max_items={caps.max_items}"
+    caps_args = ", ".join(
+        f"{name}={getattr(caps, name)}"
+        for name in ("max_bytes", "max_depth", "max_items", "max_dict_items")
     )
+    builtins_ = "__import__('builtins')"
+    snapshots = f"{{k: v for k, v in {_STORE}.items() if type(k) is int}}"
     return (
-        "(lambda ns: (exec(compile("
+        f"(lambda ns: ({builtins_}.exec({builtins_}.compile("
         f"{source!r}, '<autograder call server>', 'exec'), ns), "
-        f"ns['serve']({socket_path!r}, globals().get({SNAPSHOTS!r}, {{}}), ns['encode'], "
+        f"ns['serve']({socket_path!r}, {snapshots}, {_LIVE}, ns['encode'], "
         f"ns['decode'], ns['Caps']({caps_args}), {MAX_REQUEST})))"
         "({'__name__': '__autograder__'})"
     )

@@ -289,7 +289,7 @@ def _autograde(
     """Run :data:`AUTOGRADE` with a sandboxed kernel; always stop the kernel afterwards."""
     km = kernel_manager(_STATE["kernels"], workdir)
     state = shared_state(resources)
-    state.update(km=km, suite=suite, workdir=str(workdir))
+    state.update(km=km, suite=suite, workdir=str(workdir), uid=_STATE["sandbox"].uid)
     try:
         try:
             run_sync(km.start_kernel)(cwd=str(workdir))

@@ -30,7 +30,7 @@ def corpus_run(tmp_path_factory) -> dict:
         submitted,
         course,
         root / "reports",
-        limits=Limits(cell_timeout=5, notebook_timeout=25),
+        limits=Limits(cell_timeout=10, notebook_timeout=60),  # generous: slow machines
         progress=False,
     )
     after = {"submitted": tree_hashes(submitted), "course": tree_hashes(other)}

@@ -42,7 +42,7 @@ plain = st.recursive(
     lambda inner: (
         st.lists(inner, max_size=4)
         | st.tuples(inner, inner)
-        | st.dictionaries(st.text(max_size=5) | st.integers(), inner, max_size=4)
+        | st.dictionaries(st.text(max_size=5), inner, max_size=4)
     ),
     max_leaves=20,
 )
@@ -90,6 +90,28 @@ def test_anything_else_is_refused_by_type(value):
         codec.encode(value)
 
 
+def test_exact_numbers_and_text_that_cannot_be_utf8():
+    from decimal import Decimal
+    from fractions import Fraction
+
+    assert codec.decode(codec.encode((Fraction(1, 10), Decimal("0.1")))) == (
+        Fraction(1, 10),
+        Decimal("0.1"),
+    )
+    assert codec.decode(codec.encode("bad \ud800")) == "bad \\ud800"
+    with pytest.raises(codec.CodecError):
+        codec.decode(b"s\x03\x00\x00\x00\xed\xa0\x80")  # a lone surrogate, sent raw
+
+
+def test_crafted_messages_are_codec_errors_never_anything_else():
+    colliding = {k * (2**61 - 1): 0 for k in range(5)}
+    with pytest.raises(codec.Unsupported):
+        codec.encode(colliding)
+    empty_but_huge = b"a\x03<f8\x03" + b"\x00\x00\x00\x00" + b"\xff\xff\xff\xff" * 2
+    with pytest.raises(codec.CodecError):
+        codec.decode(empty_but_huge + b"\x00\x00\x00\x00")
+
+
 def test_caps_hold_both_ways():
     caps = codec.Caps(max_bytes=1000, max_depth=5, max_items=50)
     with pytest.raises(codec.CodecError):
@@ -112,7 +134,7 @@ def serve_in_thread(snapshot: dict, interrupt=None) -> KernelChannel:
     path = str(Path(tempfile.mkdtemp()) / "calls.sock")
     thread = threading.Thread(
         target=callserver.serve,
-        args=(path, {0: snapshot}, codec.encode, codec.decode, codec.Caps(), 2**20),
+        args=(path, {0: snapshot}, {}, codec.encode, codec.decode, codec.Caps(), 2**20),
         daemon=True,
     )
     thread.start()
@@ -212,3 +234,71 @@ def test_verdicts_are_written_in_the_fixed_form_nbgrader_scores():
         assert determine_grade(cell)[0] == score
         kinds = [o.output_type for o in cell.outputs]
         assert "execute_result" not in kinds and kinds.count("error") == (score == 0)
+
+
+def test_functions_see_their_helpers_as_they_were_at_the_test():
+    live: dict = {}
+    exec("def step(g):\n    return 0.1 * g\n\ndef update(x, g):\n    return x - step(g)\n", live)
+    snapshot = dict(live)
+    exec("def step(g):\n    return 50 * g\n", live)  # a later cell tries something else
+    path = str(Path(tempfile.mkdtemp()) / "calls.sock")
+    threading.Thread(
+        target=callserver.serve,
+        args=(path, {0: snapshot}, live, codec.encode, codec.decode, codec.Caps(), 2**20),
+        daemon=True,
+    ).start()
+    channel = KernelChannel(path)
+    channel.connect(5)
+    call = LearnerFunction(channel, 0, "update", CallLog(deadline=time.monotonic() + 5))
+    assert call(10.0, 4.0) == 9.6
+
+
+def test_a_socket_of_another_user_is_refused():
+    import os
+
+    path = str(Path(tempfile.mkdtemp()) / "calls.sock")
+    threading.Thread(
+        target=callserver.serve,
+        args=(path, {}, {}, codec.encode, codec.decode, codec.Caps(), 2**20),
+        daemon=True,
+    ).start()
+    channel = KernelChannel(path, peer_uid=os.getuid() + 1)
+    with pytest.raises(CallFailed, match="belongs to user"):
+        channel.connect(2)
+
+
+def test_a_reply_dribbled_byte_by_byte_still_ends_at_the_deadline():
+    import socket as socket_module
+
+    path = str(Path(tempfile.mkdtemp()) / "slow.sock")
+    listener = socket_module.socket(socket_module.AF_UNIX)
+    listener.bind(path)
+    listener.listen(1)
+
+    def dribble():
+        connection, _ = listener.accept()
+        connection.recv(1000)
+        for _ in range(100):
+            connection.send(b"\x00")
+            time.sleep(0.05)
+
+    threading.Thread(target=dribble, daemon=True).start()
+    channel = KernelChannel(path)
+    channel.connect(2)
+    started = time.monotonic()
+    with pytest.raises(CallFailed):
+        channel.request(("call", 0, "f", (), {}), 0.5)
+    assert time.monotonic() - started < 1.5
+
+
+def test_an_exception_whose_message_cannot_be_read_still_comes_back():
+    class Unreadable(Exception):
+        def __str__(self):
+            raise RuntimeError("no")
+
+    def fail(*args):
+        raise Unreadable()
+
+    call, _ = proxy(fail)
+    with pytest.raises(LearnerError, match="could not be read"):
+        call(1)

@@ -160,6 +160,20 @@ def _history(nb: NotebookNode, ctx: dict) -> None:
     )
 
 
+def _extra_cell(source: str) -> Callable[[NotebookNode, dict], None]:
+    def surgery(nb: NotebookNode, ctx: dict) -> None:
+        nb.cells.append(nbformat.v4.new_code_cell(source))
+
+    return surgery
+
+
+def _first_cell(source: str) -> Callable[[NotebookNode, dict], None]:
+    def surgery(nb: NotebookNode, ctx: dict) -> None:
+        nb.cells.insert(0, nbformat.v4.new_code_cell(source))
+
+    return surgery
+
+
 def _latin1(ctx: dict) -> bytes:
     nb = answered(
         ctx["release"][EXERCISE],
@@ -238,9 +252,29 @@ CASES: dict[str, Case] = {
         for name, code in WRONG_UPDATES.items()
     },
     "infinite_loop": Case(
-        _exercise({"gradient_descent_update": update("while True:\n    pass"), **OK_RATE}),
-        {RATE_TEST},
+        _exercise(
+            {
+                "gradient_descent_update": update(
+                    "if type(gradx) is float and gradx == 0:\n"
+                    "    while True:  # only a hidden test's zero gradient gets here\n"
+                    "        pass\n"
+                    "return x - learning_rate * gradx"
+                ),
+                **OK_RATE,
+            }
+        ),
+        {RATE_TEST, "test_update_arrays", "test_update_converges"},
         {"timeout"},
+        why="a call that never returns is stopped at the test's time; later tests still run",
+    ),
+    "infinite_cell": Case(
+        _edit(
+            {"gradient_descent_update": CORRECT, **OK_RATE},
+            _extra_cell("while True:\n    pass"),
+        ),
+        ALL,
+        {"timeout"},
+        why="a last cell that never ends is interrupted; every test before it is graded",
     ),
     "sys_exit": Case(
         _exercise({"gradient_descent_update": CORRECT + "import sys\nsys.exit()\n", **OK_RATE}),
@@ -443,20 +477,6 @@ print("B64", base64.b64encode(blob.encode()).decode())
 print("HEX", blob.encode().hex()[:200000])
 print("ZB64", base64.b64encode(zlib.compress(blob.encode())).decode())
 """
-
-
-def _extra_cell(source: str) -> Callable[[NotebookNode, dict], None]:
-    def surgery(nb: NotebookNode, ctx: dict) -> None:
-        nb.cells.append(nbformat.v4.new_code_cell(source))
-
-    return surgery
-
-
-def _first_cell(source: str) -> Callable[[NotebookNode, dict], None]:
-    def surgery(nb: NotebookNode, ctx: dict) -> None:
-        nb.cells.insert(0, nbformat.v4.new_code_cell(source))
-
-    return surgery
 
 
 def _wrong(prefix: str = "", suffix: str = "") -> Callable[[dict], bytes]:
