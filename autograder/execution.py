@@ -102,7 +102,13 @@ class LearnerExecute(Execute):
             self.timeout = self._cell_timeout
         if self._truncated:
             self._event("output", f"output over {self.max_output_chars} bytes cut")
-        self._state["kernel_alive"] = self._stop is None or self._stop[0] != "crash"
+        self._state["kernel_alive"] = (
+            self._stop is None
+            or self._stop[0] != "crash"
+            or (
+                "stop_before" in self._state  # stopped on purpose before the crash: still alive
+            )
+        )
         self._state["kc"] = self.kc
         self._state["km"] = self.km
         return nb, resources
@@ -114,6 +120,14 @@ class LearnerExecute(Execute):
         self, cell: NotebookNode, resources: dict, index: int
     ) -> tuple[NotebookNode, dict]:
         if cell.cell_type != "code" or not cell.source.strip():
+            return cell, resources
+        if self._stop is None and index == self._state.get("stop_before", -1):
+            cell.outputs = [
+                error_output("KernelDied", "this cell stopped the kernel (a crash, os._exit or the "
+                             "memory limit): it and the cells after it were not run again")
+            ]  # fmt: skip
+            self._stop = ("crash", "not run: a cell above stopped the kernel")
+            self._state["died_in"] = index
             return cell, resources
         if self._stop is not None:
             cell.outputs = [error_output(NOT_RUN, self._stop[1])]

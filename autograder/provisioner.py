@@ -29,8 +29,14 @@ from autograder.sandbox import SANDBOX_GID, Sandbox, hand_over
 
 #: The kernelspec's name, and the provisioner's entry-point name.
 KERNEL_NAME = "autograder-sandbox"
-#: What the kernel's command line adds after ``-f {connection_file}``.
-KERNEL_OPTIONS = ["--HistoryManager.enabled=False", "--IPKernelApp.ignore_cwd=True"]
+#: What the kernel's command line adds after ``-f {connection_file}``: no history file, and
+#: the work folder (where a learner may hand in a helper module) at the *end* of the import
+#: path, after every installed package, so a handed-in ``numpy.py`` never shadows numpy.
+KERNEL_OPTIONS = [
+    "--HistoryManager.enabled=False",
+    "--IPKernelApp.ignore_cwd=True",
+    "--IPKernelApp.exec_lines=__import__('sys').path.append('')",
+]
 
 
 def home_for(workdir: Path) -> Path:

@@ -188,10 +188,27 @@ def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
         notebook, resources = pp(config=config)(notebook, resources)
     sanitized = nbformat.writes(notebook)
 
-    def attempt() -> tuple[NotebookNode, dict]:
+    def run(stop_before: int = -1) -> tuple[NotebookNode, dict]:
         _prepare_workdir(workdir, box.uid, sub, setup)
         fresh = {k: v for k, v in resources.items() if k != "autograder"}
+        if stop_before >= 0:
+            fresh["autograder"] = {"events": [], "snapshots": {}, "stop_before": stop_before}
         return _autograde(nbformat.reads(sanitized, as_version=4), fresh, config, suite, workdir)
+
+    def attempt() -> tuple[NotebookNode, dict]:
+        first = run()
+        state = shared_state(first[1])
+        died = state.get("died_in")
+        if died is None or not any(i < died for i in state["snapshots"].values()):
+            return first
+        # the kernel died after some tests' snapshots: grade them from a second run that
+        # stops before the cell that killed it (plain nbgrader would have graded them)
+        second = run(stop_before=died)
+        state["events"].append(
+            ("crash", f"graded from a second run that stopped before cell {died}")
+        )
+        shared_state(second[1])["events"][:0] = state["events"]
+        return second
 
     graded, failure = with_retries(attempt, KERNEL_START_TRIES)
     if graded is None:

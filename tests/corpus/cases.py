@@ -267,6 +267,15 @@ CASES: dict[str, Case] = {
         {"timeout"},
         why="a call that never returns is stopped at the test's time; later tests still run",
     ),
+    "crash_after_tests": Case(
+        _edit(
+            {"gradient_descent_update": CORRECT, **OK_RATE},
+            _extra_cell("import os\nos._exit(1)  # as a memory-limit kill in a last experiment"),
+        ),
+        ALL,
+        {"crash"},
+        why="the kernel dies in a last cell: the tests above it are graded from a second run",
+    ),
     "infinite_cell": Case(
         _edit(
             {"gradient_descent_update": CORRECT, **OK_RATE},
@@ -777,6 +786,19 @@ def _honest_class() -> dict[str, Case]:
             )
             build = _edit(answers, extra) if extra else _exercise(answers)
             cases[f"honest-{name}-{rate_name}"] = Case(build, set(), why="honest")
+    cases["honest-helper-module"] = Case(
+        _exercise(
+            {
+                "gradient_descent_update": "from mysteps import step\n\n"
+                "def gradient_descent_update(x, gradx, learning_rate):\n"
+                "    return x - step(gradx, learning_rate)\n",
+                **OK_RATE,
+            }
+        ),
+        set(),
+        extras={"mysteps.py": b"def step(gradient, rate):\n    return rate * gradient\n"},
+        why="honest: a helper module handed in beside the notebook",
+    )
     gradients = {
         "mean": "def cost_gradient(w, b, x, y):\n    error = w * x + b - y\n    return np.array([2 * np.mean(error * x), 2 * np.mean(error)])\n",
         "tuple": "def cost_gradient(w, b, x, y):\n    error = w * x + b - y\n    dw = 2 * np.mean(error * x)\n    db = 2 * np.mean(error)\n    return dw, db\n",
