@@ -24,7 +24,6 @@ import pytest
 from nbgrader.api import Gradebook, SubmittedAssignment
 
 from tests.corpus.cases import (
-    ALL,
     CASES,
     auto_scores,
     ensure_system_deps,
@@ -44,8 +43,13 @@ QUICK = [
     "gradient_correct",
     "gradient_blank",
 ]
-#: The hand-in changed between the first and the second run (blank becomes correct).
-CHANGED = "blank"
+#: Between the first and the second run, the first learner the first run graded hands in
+#: again: the notebook of their swap (so their grade must change).
+SWAP = {
+    "correct": "blank",
+    "gradient_correct": "gradient_blank",
+    "gradient_blank": "gradient_correct",
+}
 SEED = int(os.environ.get("RESUME_SEED", random.SystemRandom().randrange(10**6)))
 
 
@@ -94,12 +98,14 @@ def killed_and_resumed(tmp_path_factory) -> dict:
     first_kill = rng.randint(1, 3)
     story.append(run_and_kill(root, lambda: journal_lines(journal) >= first_kill, "run 1"))
     done_first = journal_lines(journal)
-    # the learner hands in again: the blank notebook becomes the correct one
-    target = root / "submitted" / CHANGED / CASES[CHANGED].assignment
-    source = root / "submitted" / "correct" / CASES["correct"].assignment
-    (target / f"{CASES[CHANGED].assignment}.ipynb").write_bytes(
-        (source / f"{CASES['correct'].assignment}.ipynb").read_bytes()
+    # a learner the first run graded hands in again (a notebook that scores otherwise)
+    changed = json.loads(journal.read_text().splitlines()[0])["student"]
+    swap = SWAP.get(changed, "correct")
+    assignment = CASES[changed].assignment
+    (root / "submitted" / changed / assignment / f"{assignment}.ipynb").write_bytes(
+        (root / "submitted" / swap / assignment / f"{assignment}.ipynb").read_bytes()
     )
+    story.append(f"{changed} handed in {swap}'s notebook")
     before = tree_hashes(root / "submitted")
     phase = rng.choice(["setup", "grading", "feedback"])
     if phase == "setup":
@@ -120,6 +126,7 @@ def killed_and_resumed(tmp_path_factory) -> dict:
     )
     return {
         "root": root,
+        "changed": (changed, swap),
         "story": "; ".join(story),
         "third": third,
         "fourth": fourth,
@@ -149,7 +156,8 @@ def test_every_grade_is_there_once_and_right(killed_and_resumed):
     assert sorted(rows) == sorted((s, CASES[s].assignment) for s in QUICK), story
     for student in QUICK:
         case = CASES[student]
-        want = ALL if student == CHANGED else case.passes
+        changed, swap = killed_and_resumed["changed"]
+        want = CASES[swap].passes if student == changed else case.passes
         got = auto_scores(url, student, case.assignment)
         assert {k for k, v in got.items() if v} == want, f"{student}: {story}"
         assert all(v is not None for v in got.values()), f"{student}: {story}"
@@ -163,9 +171,10 @@ def test_the_changed_hand_in_was_graded_again(killed_and_resumed):
     root = killed_and_resumed["root"]
     lines = [json.loads(x) for x in (root / "reports" / "journal.jsonl").read_text().splitlines()]
     report = json.loads((root / "reports" / "report.json").read_text())
-    assert [r["student"] for r in report["students"]].count(CHANGED) == 1
-    digests = [x["digest"] for x in lines if x["student"] == CHANGED]
-    assert digests, killed_and_resumed["story"]
+    changed, _swap = killed_and_resumed["changed"]
+    assert [r["student"] for r in report["students"]].count(changed) == 1
+    digests = [x["digest"] for x in lines if x["student"] == changed]
+    assert len(set(digests)) == 2, killed_and_resumed["story"]  # graded before and after
     assert sorted(m["entry"] for m in report["manifest"]) == sorted(QUICK)
 
 
