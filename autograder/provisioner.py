@@ -25,7 +25,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Dict, Unicode
 
-from autograder.sandbox import SANDBOX_GID, Sandbox, hand_over
+from autograder.sandbox import SANDBOX_GID, Sandbox, hand_over, prepare_workdir
 
 #: The kernelspec's name, and the provisioner's entry-point name.
 KERNEL_NAME = "autograder-sandbox"
@@ -65,12 +65,10 @@ class SandboxProvisioner(LocalProvisioner):
         box = sandbox_from_dict(self.sandbox)
         workdir = Path(kwargs.get("cwd") or os.getcwd())
         home = home_for(workdir)
-        if home.exists():
-            shutil.rmtree(home)
+        # empty, and a tmpfs of the sandbox's disk quota like the work folder (limits part)
+        prepare_workdir(home, box.uid, box.work_bytes)
         if self.home_template:
-            shutil.copytree(self.home_template, home, symlinks=True)
-        else:
-            home.mkdir()
+            shutil.copytree(self.home_template, home, symlinks=True, dirs_exist_ok=True)
         hand_over(home, box.uid)
         connection_file = self.parent.connection_file if self.parent else ""
         if connection_file and os.path.exists(connection_file):

@@ -259,10 +259,12 @@ def test_limits_name_what_hit_them(batch_run):
     assert tmp and int(tmp[1]) <= DISK_MIB
     disk = re.search(r"work folder full after (\d+) MiB", _last_output(root, "diskfill"))
     assert disk and int(disk[1]) <= DISK_MIB
-    for student in ("tmpfill", "diskfill"):
+    home = re.search(r"home full after (\d+) MiB", _last_output(root, "homefill"))
+    assert home and int(home[1]) <= DISK_MIB
+    for student in ("tmpfill", "diskfill", "homefill"):
         assert "disk" in _kinds(first, student)
     # none of them is taken for something else, nor takes another learner with it
-    for student in ("forkbomb", "memfork", "tmpfill", "diskfill"):
+    for student in ("forkbomb", "memfork", "tmpfill", "diskfill", "homefill"):
         assert not {"grader", "timeout"} & _kinds(first, student), student
 
 

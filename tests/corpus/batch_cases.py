@@ -79,6 +79,8 @@ try:
 except OSError as error:
     print(f"work folder full after {written >> 20} MiB: {error}")
 """
+HOME_FILLER = DISK_FILLER.replace('f"filler-{n}.bin"', 'os.path.expanduser(f"~/filler-{n}.bin")')
+HOME_FILLER = "import os\n" + HOME_FILLER.replace("work folder full", "home full")
 #: Learner markdown and outputs that would run script in the instructor's browser.
 INJECT_MARKDOWN = """# My answer
 <script>window.__pwned = 'markdown script'</script>
@@ -266,6 +268,13 @@ BATCH: dict[str, BatchCase] = {
     ),
     "diskfill": BatchCase(
         _folder(lambda r: {NB: correct(r, [_code(DISK_FILLER)])}),
+        "graded with flags",
+        ALL,
+        {"disk"},
+        reason="disk quota",
+    ),
+    "homefill": BatchCase(
+        _folder(lambda r: {NB: correct(r, [_code(HOME_FILLER)])}),
         "graded with flags",
         ALL,
         {"disk"},
