@@ -101,9 +101,11 @@ def summarise(outcomes: list, scores: dict, manual: set) -> dict:
                 test, {"passed": 0, "total": 0, "messages": Counter()}
             )
     for outcome in outcomes:
+        if _not_graded(outcome):  # no grade at all: not in the pass rates either
+            continue
         for test, entry in tests.get(outcome.assignment, {}).items():
             # a notebook that could not be run (missing, not a notebook) fails every test
-            result = outcome.tests.get(test, {"passed": False, "message": "not graded"})
+            result = outcome.tests.get(test, {"passed": False, "message": "no notebook run"})
             entry["total"] += 1
             entry["passed"] += bool(result["passed"])
             if (
