@@ -722,6 +722,38 @@ HOSTILE: dict[str, Case] = {
 CASES.update(HOSTILE)
 
 
+
+def _attack_case(name: str, spec: dict) -> Case:
+    """A :class:`Case` from one entry of :data:`tests.corpus.hostile_learner.ATTACKS`."""
+    assignment = spec.get("assignment", EXERCISE)
+
+    def build(ctx: dict) -> bytes:
+        nb = answered(ctx["release"][assignment], spec.get("answers", {}))
+        if spec.get("edit"):
+            spec["edit"](nb)
+        return _bytes(nb)
+
+    return Case(
+        build,
+        set(spec.get("passes", set())),
+        assignment=assignment,
+        extras=dict(spec.get("extras", {})),
+        why=f"the hostile learner's {name}",
+    )
+
+
+def attack_cases() -> dict[str, Case]:
+    """The hostile learner's attacks that the corpus grades (``hostile_learner.CORPUS``)."""
+    from tests.corpus import hostile_learner
+
+    return {
+        f"attack-{name}": _attack_case(name, hostile_learner.ATTACKS[name])
+        for name in hostile_learner.CORPUS
+    }
+
+
+CASES.update(attack_cases())
+
 # --- an honest class: what real learners hand in (issue 9) -----------------------------------
 #: Honest ways to write the update (not all fully right): numpy calls, loops, comprehensions
 #: returning lists, helpers, prints left in, tuples, copies, ints.
