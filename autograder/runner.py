@@ -457,32 +457,29 @@ class GradingSuite:
         """A fresh namespace for one submission's test ``grade_id``, with the learner's names."""
         namespace = fresh_copy(self.setup_namespace(grade_id))
         for name in self.functions:
-            function = LearnerFunction(channel, snapshot, name, log)
-            try:
-                reply = channel.request(
-                    ("name", snapshot, name), max(log.deadline - time.monotonic(), 0.001)
-                )
-            except CallFailed as failure:
-                log.failures.append(f"{name}: {failure}")
-                continue
-            if reply[0] == "missing":
+            reply = _ask(channel, ("name", snapshot, name), log)
+            if reply is None or reply[0] == "missing":
                 continue  # the test then meets a NameError, as in a kernel
+            function = LearnerFunction(channel, snapshot, name, log)
             if reply[0] == "ok" and type(reply[1]) is str and reply[1]:
                 function.__name__ = reply[1][:100]
             namespace[name] = function
         for name in self.values:
-            try:
-                reply = channel.request(
-                    ("get", snapshot, name), max(log.deadline - time.monotonic(), 0.001)
-                )
-            except CallFailed as failure:
-                log.failures.append(f"{name}: {failure}")
-                continue
-            if reply[0] == "ok" and len(reply) == 2:
+            reply = _ask(channel, ("get", snapshot, name), log)
+            if reply is not None and reply[0] == "ok" and len(reply) == 2:
                 namespace[name] = reply[1]
-            elif reply[0] == "unsupported":
+            elif reply is not None and reply[0] == "unsupported":
                 log.failures.append(f"{name} is {reply[1]}, which is not plain data")
         return namespace
+
+
+def _ask(channel: KernelChannel, message: tuple, log: CallLog) -> tuple | None:
+    """The kernel's reply to ``message``, or None with the failure logged against the test."""
+    try:
+        return channel.request(message, log.left())
+    except CallFailed as failure:
+        log.failures.append(f"{message[2]}: {failure}")
+        return None
 
 
 @contextlib.contextmanager
