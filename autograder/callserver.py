@@ -25,7 +25,6 @@ import signal
 import socket
 import struct
 import sys
-import types
 
 _FRAME = struct.Struct(">I")
 
@@ -58,18 +57,24 @@ def _text(value: object, limit: int) -> str:
     return text[:limit] if type(text) is str else "<its message is not text>"
 
 
-def frozen(snapshot: dict, live: dict) -> dict:
-    """The snapshot's namespace with each of the learner's top-level functions rebound to it,
-    so a function called later sees its helpers and globals as they were at the test."""
-    for name, value in list(snapshot.items()):
-        if type(value) is types.FunctionType and value.__globals__ is live:
-            copy = types.FunctionType(
-                value.__code__, snapshot, value.__name__, value.__defaults__, value.__closure__
-            )
-            copy.__kwdefaults__ = value.__kwdefaults__
-            copy.__dict__.update(value.__dict__)
-            snapshot[name] = copy
-    return snapshot
+class AtTheTest:
+    """While a learner's object is called, the learner's namespace holds what it held when the
+    run reached the test: functions, methods, closures and decorators all see their globals as
+    they were there. Changes the call makes stay with that test's snapshot; afterwards the
+    namespace is what the last cell left."""
+
+    def __init__(self, live: dict, snapshot: dict) -> None:
+        self.live, self.snapshot, self.final = live, snapshot, dict(live)
+
+    def __enter__(self) -> None:
+        self.live.clear()
+        self.live.update(self.snapshot)
+
+    def __exit__(self, *exc: object) -> None:
+        self.snapshot.clear()
+        self.snapshot.update(self.live)
+        self.live.clear()
+        self.live.update(self.final)
 
 
 def _on_interrupt(handler) -> None:
@@ -80,7 +85,7 @@ def _on_interrupt(handler) -> None:
         pass
 
 
-def _call(snapshot: dict, request: tuple) -> tuple:
+def _call(snapshot: dict, request: tuple, live: dict) -> tuple:
     name = request[2]
     if type(name) is not str or name not in snapshot:
         return ("missing",)
@@ -96,7 +101,8 @@ def _call(snapshot: dict, request: tuple) -> tuple:
     sys.stdout = sys.stderr = quiet
     try:
         _on_interrupt(signal.default_int_handler)  # the grader's time limit may stop it
-        result = target(*args, **kwargs)
+        with AtTheTest(live, snapshot):
+            result = target(*args, **kwargs)
     except BaseException as error:  # the learner's exception, whatever it is
         return ("raised", type(error).__name__[:100], _text(error, 1000))
     finally:
@@ -113,7 +119,7 @@ def serve(path: str, snapshots: dict, live: dict, encode, decode, caps, max_requ
     let through while a learner's function runs.
     """
     _on_interrupt(signal.SIG_IGN)
-    namespaces = {index: frozen(dict(snapshot), live) for index, snapshot in snapshots.items()}
+    namespaces = {index: dict(snapshot) for index, snapshot in snapshots.items()}
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(1)
@@ -132,7 +138,7 @@ def serve(path: str, snapshots: dict, live: dict, encode, decode, caps, max_requ
                 return
             number, request = request[0], request[1:]
             try:
-                reply = _call(namespaces.get(request[1], {}), request)
+                reply = _call(namespaces.get(request[1], {}), request, live)
             except KeyboardInterrupt:  # the runner's time-out interrupted a learner call
                 reply = ("raised", "KeyboardInterrupt", "interrupted by the grader's time limit")
             _reply(connection, (number, *reply), encode, caps)

@@ -191,6 +191,18 @@ class LearnerExecute(Execute):
         raise CellControlSignal(f"no reply to {what} within {seconds:g} s")
 
     # --- the output cap (nbclient's message hook) ---------------------------------------------
+    def _process(self, msg: dict, cell: NotebookNode, cell_index: int) -> NotebookNode | None:
+        """nbclient's handling of one message; a malformed one (the learner's kernel can send
+        anything) is dropped with a flag instead of stopping the grading of the hand-in."""
+        try:
+            return super().process_message(msg, cell, cell_index)
+        except CellControlSignal:
+            raise
+        except Exception as error:
+            self._event("invalid", f"a malformed {msg.get('msg_type')!r} message was dropped "
+                        f"({type(error).__name__})")  # fmt: skip
+            return None
+
     def process_message(
         self, msg: dict, cell: NotebookNode, cell_index: int
     ) -> NotebookNode | None:
@@ -198,10 +210,10 @@ class LearnerExecute(Execute):
         metadata, ``update_display_data``, errors, buffers) and drop output past the cap; an
         error still arrives, cut to a few hundred characters, so a failure stays a failure."""
         if msg.get("msg_type") not in OUTPUT_MESSAGES:
-            return super().process_message(msg, cell, cell_index)
+            return self._process(msg, cell, cell_index)
         self._bytes += message_bytes(msg)
         if self._bytes <= self.max_output_chars:
-            return super().process_message(msg, cell, cell_index)
+            return self._process(msg, cell, cell_index)
         if not self._truncated:
             self._truncated = True
             cell.outputs.append(

@@ -42,7 +42,8 @@ def message_bytes(msg: dict[str, Any]) -> int:
     for part in ("content", "metadata"):
         value = msg.get(part)
         if value:
-            size += len(json.dumps(value, ensure_ascii=False, default=str).encode("utf-8"))
+            text = json.dumps(value, ensure_ascii=False, default=str)
+            size += len(text.encode("utf-8", "surrogatepass"))  # a kernel may send lone ones
     for buffer in msg.get("buffers") or ():
         size += memoryview(buffer).nbytes
     return size

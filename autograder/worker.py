@@ -145,11 +145,39 @@ def _decode(out: Outcome, data: bytes) -> NotebookNode | None:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         out.flags.append(["invalid", f"{out.notebook}.ipynb is not a notebook: {first}"])
         return None
+    notebook, replaced = without_surrogates(notebook)
+    if replaced:
+        out.flags.append(["encoding", f"{replaced} strings held lone surrogates (replaced by ?)"])
     try:
         nbformat.validate(notebook)
     except Exception as error:
         out.flags.append(["invalid", f"notebook fails nbformat validation: {str(error)[:200]}"])
     return notebook
+
+
+def without_surrogates(value: object) -> tuple[object, int]:
+    """``value`` (JSON-like data) with every lone surrogate (legal in JSON text as ``\\ud800``,
+    never writable as UTF-8) replaced by ``?``, and how many strings had one.
+
+    Examples
+    --------
+    >>> without_surrogates({"a": ["ok", "bad \\ud800"]})
+    ({'a': ['ok', 'bad ?']}, 1)
+    """
+    if isinstance(value, str):
+        clean = value.encode("utf-8", "replace").decode("utf-8")
+        return clean, int(clean != value)
+    if isinstance(value, dict):
+        result, count = {}, 0
+        for key, item in value.items():
+            (clean_key, in_key), (clean_item, in_item) = map(without_surrogates, (key, item))
+            result[clean_key] = clean_item
+            count += in_key + in_item
+        return (nbformat.from_dict(result) if isinstance(value, NotebookNode) else result), count
+    if isinstance(value, list):
+        parts = [without_surrogates(v) for v in value]
+        return [v for v, _ in parts], sum(n for _, n in parts)
+    return value, 0
 
 
 def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
@@ -227,6 +255,9 @@ def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
         limit = f"{setup.limits.memory_bytes / 2**30:g} GiB"
         out.flags.append(["memory", f"hit the memory limit ({limit}): MemoryError"])
     out.tests = results_by_test(notebook)
+    notebook, replaced = without_surrogates(notebook)  # the kernel's outputs may hold some
+    if replaced:
+        out.flags.append(["encoding", f"{replaced} outputs held lone surrogates (replaced by ?)"])
     out.graded = nbformat.writes(notebook)
 
 

@@ -302,3 +302,27 @@ def test_an_exception_whose_message_cannot_be_read_still_comes_back():
     call, _ = proxy(fail)
     with pytest.raises(LearnerError, match="could not be read"):
         call(1)
+
+
+def test_methods_and_closures_also_see_the_namespace_of_the_test():
+    live: dict = {}
+    exec(
+        "RATE = 0.1\n"
+        "class Stepper:\n    def step(self, g):\n        return RATE * g\n"
+        "def make():\n    s = Stepper()\n    return lambda x, g: x - s.step(g)\n"
+        "update = make()\n",
+        live,
+    )
+    snapshot = dict(live)
+    live["RATE"] = 50.0  # a later cell explores another rate
+    path = str(Path(tempfile.mkdtemp()) / "calls.sock")
+    threading.Thread(
+        target=callserver.serve,
+        args=(path, {0: snapshot}, live, codec.encode, codec.decode, codec.Caps(), 2**20),
+        daemon=True,
+    ).start()
+    channel = KernelChannel(path)
+    channel.connect(5)
+    call = LearnerFunction(channel, 0, "update", CallLog(deadline=time.monotonic() + 5))
+    assert call(10.0, 4.0) == 9.6
+    assert live["RATE"] == 50.0, "after the call the namespace is the last cell's again"

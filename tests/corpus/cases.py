@@ -160,9 +160,12 @@ def _history(nb: NotebookNode, ctx: dict) -> None:
     )
 
 
-def _extra_cell(source: str) -> Callable[[NotebookNode, dict], None]:
+def _extra_cell(source: str, grade_id: str = "") -> Callable[[NotebookNode, dict], None]:
     def surgery(nb: NotebookNode, ctx: dict) -> None:
-        nb.cells.append(nbformat.v4.new_code_cell(source))
+        cell = nbformat.v4.new_code_cell(source)
+        if grade_id:
+            cell.metadata["nbgrader"] = {"grade_id": grade_id, "grade": False, "solution": False}
+        nb.cells.append(cell)
 
     return surgery
 
@@ -488,6 +491,18 @@ print("ZB64", base64.b64encode(zlib.compress(blob.encode())).decode())
 """
 
 
+def _ascii_json(answers: dict[str, str], *surgeries: Callable[[NotebookNode, dict], None]):
+    """A hand-in written as ASCII JSON (``\\uXXXX`` escapes), as some editors save them."""
+
+    def build(ctx: dict) -> bytes:
+        nb = answered(ctx["release"][EXERCISE], answers)
+        for surgery in surgeries:
+            surgery(nb, ctx)
+        return json.dumps(nb).encode("ascii")
+
+    return build
+
+
 def _wrong(prefix: str = "", suffix: str = "") -> Callable[[dict], bytes]:
     """The wrong-sign answer with hostile code before or after it in its answer cell."""
     return _exercise({"gradient_descent_update": prefix + WRONG_SIGN + suffix, **OK_RATE})
@@ -708,6 +723,29 @@ HOSTILE: dict[str, Case] = {
         ),
         ALL,
         why="records later cells (pre_run_cell, an audit hook, code objects) and prints them encoded",
+    ),
+    "surrogates": Case(
+        _ascii_json(
+            {"gradient_descent_update": CORRECT + "# \ud800\n", **OK_RATE},
+            _extra_cell("print('\\ud800')"),
+            _extra_cell("x = 1", grade_id="mine\ud800"),
+        ),
+        ALL,
+        {"encoding"},
+        why="lone surrogates (legal as JSON escapes) in a cell, an output and a grade id",
+    ),
+    "malformed_message": Case(
+        _edit(
+            {"gradient_descent_update": CORRECT, **OK_RATE},
+            _extra_cell(
+                "k = get_ipython().kernel\n"
+                "k.session.send(k.iopub_socket, 'stream', {'text': 'no name'}, "
+                "parent=k.get_parent('shell'))"
+            ),
+        ),
+        ALL,
+        {"invalid"},
+        why="its kernel sends a message nbclient cannot read: dropped, the work is graded",
     ),
     "socket_squatter": Case(
         _wrong(
