@@ -268,6 +268,13 @@ def test_limits_name_what_hit_them(batch_run):
         assert not {"grader", "timeout"} & _kinds(first, student), student
 
 
+def test_output_is_capped_in_bytes_whatever_its_type(batch_run):
+    """30 MB of JSON bundles, display updates and metadata: the cap counts them all."""
+    notebook = batch_run["root"] / "autograded" / "jsonflood" / EXERCISE / f"{EXERCISE}.ipynb"
+    assert notebook.stat().st_size < 2 * LIMITS.max_output_chars + 200_000
+    assert "output" in _kinds(batch_run["first"], "jsonflood")
+
+
 def test_submissions_untouched(batch_run):
     assert batch_run["after"] == batch_run["before"]
 

@@ -81,6 +81,15 @@ except OSError as error:
 """
 HOME_FILLER = DISK_FILLER.replace('f"filler-{n}.bin"', 'os.path.expanduser(f"~/filler-{n}.bin")')
 HOME_FILLER = "import os\n" + HOME_FILLER.replace("work folder full", "home full")
+#: 30 MB of output that is no string: JSON bundles, updated in place, and metadata.
+JSON_FLOOD = """from IPython.display import display, update_display
+handle = display({"application/json": {"x": "a" * 100000}}, raw=True, display_id=True)
+for i in range(200):
+    update_display({"application/json": {"x": "b" * 100000, "i": i}}, raw=True,
+                   display_id=handle.display_id)
+for i in range(50):
+    display({"text/plain": "."}, metadata={"pad": "m" * 100000}, raw=True)
+"""
 #: Learner markdown and outputs that would run script in the instructor's browser.
 INJECT_MARKDOWN = """# My answer
 <script>window.__pwned = 'markdown script'</script>
@@ -279,6 +288,13 @@ BATCH: dict[str, BatchCase] = {
         ALL,
         {"disk"},
         reason="disk quota",
+    ),
+    "jsonflood": BatchCase(
+        _folder(lambda r: {NB: correct(r, [_code(JSON_FLOOD)])}),
+        "graded with flags",
+        ALL,
+        {"output"},
+        reason="output",
     ),
     "injection": BatchCase(_folder(lambda r: {NB: _injection(r)}), "", ALL),
     # the test makes the grader fail on these two (saving, and the feedback page)
