@@ -36,7 +36,7 @@ def message_bytes(msg: dict[str, Any]) -> int:
     >>> message_bytes(big) > 1000
     True
     >>> message_bytes({"content": {}, "buffers": [b"12345", memoryview(b"678")]})
-    10
+    8
     """
     size = 0
     for part in ("content", "metadata"):
