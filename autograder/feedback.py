@@ -281,15 +281,10 @@ def install_mathjax(feedback_dir: Path) -> Path:
     return target
 
 
-def render_page(notebook: NotebookNode, resources: dict, mathjax: str = "../../mathjax/") -> str:
-    """One feedback page from an autograded notebook (``resources["nbgrader"]`` names the
-    learner and the gradebook): nbgrader's grades and template, hidden tests removed,
-    learner content sanitized, a strict Content-Security-Policy, MathJax offline (at the
-    relative URL ``mathjax``: pages are ``feedback/<student>/<assignment>/<notebook>.html``)."""
-    notebook = drop_missing_attachments(notebook)
-    for pp in (GetGrades(), HideTestCode(), ClearHiddenTests(), CSSHTMLHeaderPreprocessor()):
-        notebook, resources = pp.preprocess(notebook, resources)
-    exporter = HTMLExporter(
+def feedback_exporter() -> HTMLExporter:
+    """nbconvert's HTML exporter with nbgrader's feedback template, learner content sanitized
+    (made once per run: compiling the template is most of a page's cost)."""
+    return HTMLExporter(
         template_name="feedback",
         extra_loaders=[_TEMPLATE],
         template_file="autograder_feedback.html.j2",
@@ -300,7 +295,22 @@ def render_page(notebook: NotebookNode, resources: dict, mathjax: str = "../../m
         sanitize_html=True,
         filters={"clean_html": clean_html},
     )
-    page, _ = exporter.from_notebook_node(notebook, resources=resources)
+
+
+def render_page(
+    notebook: NotebookNode,
+    resources: dict,
+    exporter: HTMLExporter | None = None,
+    mathjax: str = "../../mathjax/",
+) -> str:
+    """One feedback page from an autograded notebook (``resources["nbgrader"]`` names the
+    learner and the gradebook): nbgrader's grades and template, hidden tests removed,
+    learner content sanitized, a strict Content-Security-Policy, MathJax offline (at the
+    relative URL ``mathjax``: pages are ``feedback/<student>/<assignment>/<notebook>.html``)."""
+    notebook = drop_missing_attachments(notebook)
+    for pp in (GetGrades(), HideTestCode(), ClearHiddenTests(), CSSHTMLHeaderPreprocessor()):
+        notebook, resources = pp.preprocess(notebook, resources)
+    page, _ = (exporter or feedback_exporter()).from_notebook_node(notebook, resources=resources)
     return harden(page, mathjax)
 
 
@@ -333,6 +343,7 @@ def make_feedback(course, outcomes: list, dirs) -> None:
     from autograder.grading import autograded_path, not_graded
 
     install_mathjax(dirs.feedback)
+    exporter = feedback_exporter()
     for outcome in outcomes:
         target = dirs.feedback / outcome.student / outcome.assignment / f"{outcome.notebook}.html"
         source = autograded_path(dirs, outcome)
@@ -357,7 +368,7 @@ def make_feedback(course, outcomes: list, dirs) -> None:
                 "metadata": {"name": outcome.notebook},
                 "config_dir": jupyter_config_dir(),
             }
-            page = render_page(notebook, resources)
+            page = render_page(notebook, resources, exporter)
         except Exception as error:  # this learner's page only
             if target.exists():
                 target.unlink()
