@@ -2,9 +2,9 @@
 twice, and a hand-in changed between runs is graded again.
 
 Three runs of the command on one class: the first is killed (SIGKILL to its process group)
-after a random number of saves; a hand-in is then changed; the second is killed at a random
-point of a random phase (setting up, grading, or writing feedback and the report); the third
-runs to the end; a fourth finds nothing left to grade. The random seed is in every message.
+after a random number of saves; a hand-in is then changed; the second and the third are killed
+at a random point of a random phase (setting up, grading, or writing feedback and the report);
+a fourth runs to the end; a fifth finds nothing left to grade. The random seed is in every message.
 """
 
 from __future__ import annotations
@@ -87,6 +87,19 @@ def run_and_kill(root: Path, until, what: str) -> str:
     return f"{what}: {how} at {journal_lines(journal)} lines"
 
 
+def kill_point(rng: random.Random, phase: str, root: Path):
+    """When to kill a run: a random time into its set-up, a few saves into its grading, or
+    its first feedback page (grading over, feedback under way)."""
+    journal, pages, start = root / "reports" / "journal.jsonl", root / "feedback", time.time()
+    if phase == "setup":
+        delay = rng.uniform(0.5, 6.0)
+        return lambda: time.time() - start > delay
+    if phase == "grading":
+        more = journal_lines(journal) + rng.randint(1, 3)
+        return lambda: journal_lines(journal) >= more
+    return lambda: any(p.stat().st_mtime > start for p in pages.rglob("*.html"))
+
+
 @pytest.fixture(scope="module")
 def killed_and_resumed(tmp_path_factory) -> dict:
     ensure_system_deps(REPO)  # bubblewrap: without it the grader refuses to run
@@ -97,7 +110,6 @@ def killed_and_resumed(tmp_path_factory) -> dict:
     story = [f"seed {SEED}"]
     first_kill = rng.randint(1, 3)
     story.append(run_and_kill(root, lambda: journal_lines(journal) >= first_kill, "run 1"))
-    done_first = journal_lines(journal)
     # a learner the first run graded hands in again (a notebook that scores otherwise)
     changed = json.loads(journal.read_text().splitlines()[0])["student"]
     swap = SWAP.get(changed, "correct")
@@ -107,44 +119,36 @@ def killed_and_resumed(tmp_path_factory) -> dict:
     )
     story.append(f"{changed} handed in {swap}'s notebook")
     before = tree_hashes(root / "submitted")
-    phase = rng.choice(["setup", "grading", "feedback"])
-    if phase == "setup":
-        delay, start = rng.uniform(0.5, 6.0), time.monotonic()
-        until = lambda: time.monotonic() - start > delay  # noqa: E731
-    elif phase == "grading":
-        more = done_first + rng.randint(1, 3)
-        until = lambda: journal_lines(journal) >= more  # noqa: E731
-    else:  # the first feedback page written: grading is over, feedback is under way
-        pages = root / "feedback"
-        until = lambda: any(pages.rglob("*.html"))  # noqa: E731
-    story.append(run_and_kill(root, until, f"run 2 ({phase})"))
-    third = subprocess.run(
+    for run in (2, 3):  # two more kills, each at a random point of a random phase
+        phase = rng.choice(["setup", "grading", "feedback"])
+        story.append(run_and_kill(root, kill_point(rng, phase, root), f"run {run} ({phase})"))
+    last = subprocess.run(
         grade_command(root), cwd=REPO, env=env(), capture_output=True, text=True, timeout=600
     )
-    fourth = subprocess.run(
+    again = subprocess.run(
         grade_command(root), cwd=REPO, env=env(), capture_output=True, text=True, timeout=600
     )
     return {
         "root": root,
         "changed": (changed, swap),
         "story": "; ".join(story),
-        "third": third,
-        "fourth": fourth,
+        "last": last,
+        "again": again,
         "before": before,
         "after": tree_hashes(root / "submitted"),
     }
 
 
 def test_the_last_runs_finish(killed_and_resumed):
-    for name in ("third", "fourth"):
+    for name in ("last", "again"):
         run = killed_and_resumed[name]
         assert run.returncode == 0, f"{killed_and_resumed['story']}: {run.stderr[-3000:]}"
 
 
-def test_nothing_is_left_for_a_fourth_run(killed_and_resumed):
-    fourth = killed_and_resumed["fourth"].stdout
-    match = re.search(r"graded (\d+) submissions, (\d+) already graded", fourth)
-    assert match, fourth
+def test_nothing_is_left_for_another_run(killed_and_resumed):
+    again = killed_and_resumed["again"].stdout
+    match = re.search(r"graded (\d+) submissions, (\d+) already graded", again)
+    assert match, again
     assert (int(match[1]), int(match[2])) == (0, len(QUICK)), killed_and_resumed["story"]
 
 
@@ -180,3 +184,7 @@ def test_the_changed_hand_in_was_graded_again(killed_and_resumed):
 
 def test_submissions_untouched_by_the_kills(killed_and_resumed):
     assert killed_and_resumed["after"] == killed_and_resumed["before"]
+
+
+def test_the_first_run_was_killed_halfway(killed_and_resumed):
+    assert "run 1: killed" in killed_and_resumed["story"], killed_and_resumed["story"]
