@@ -149,7 +149,15 @@ def _setup_v2(root: Path, own: str, name: str, limits: Limits) -> CgroupSet:
     base = here / name
     base.mkdir(exist_ok=True)
     try:
-        (here / "cgroup.subtree_control").write_text("+memory +pids +cpu")
+        try:
+            (here / "cgroup.subtree_control").write_text("+memory +pids +cpu")
+        except OSError:
+            # v2 gives controllers only to cgroups without processes of their own: move the
+            # grader into a leaf beside the run's folder (a delegated scope holds only it)
+            grader = here / "autograder-grader"
+            grader.mkdir(exist_ok=True)
+            (grader / "cgroup.procs").write_text(str(os.getpid()))
+            (here / "cgroup.subtree_control").write_text("+memory +pids +cpu")
         (base / "cgroup.subtree_control").write_text("+memory +pids +cpu")
     except OSError as error:
         base.rmdir()
