@@ -577,6 +577,8 @@ class Pool:
                 ["grader", f"saving to the gradebook failed: {type(error).__name__}: {error}"]
             )
         append_journal(self.journal, outcome)
+        if outcome.graded:
+            outcome.graded = ""  # saved in autograded/: the run keeps no class of notebooks
         return outcome
 
     def run(

@@ -74,7 +74,8 @@ class Outcome:
     ``tampered``, ``suspicious``, ``timeout``, ``crash``, ``memory``, ``output``, ``intake``,
     ``mismatch`` (nbgrader's score of a cell differs from the trusted runner's) and ``grader``
     (the grader itself failed: the submission is not graded, never scored 0). ``tests`` maps
-    each autograded test cell to ``{"passed": bool, "message": str}``.
+    each autograded test cell to ``{"passed": bool, "message": str}``. Once the single writer
+    has saved the executed notebook, ``graded`` is ``""`` (its text lives in ``autograded/``).
     """
 
     student: str
