@@ -46,7 +46,10 @@ def add_grade_parser(commands: argparse._SubParsersAction) -> None:
     grade.add_argument(
         "--workers", type=int, default=None, help="parallel kernels (default: one per core)"
     )
-    grade.add_argument("--cell-timeout", type=int, default=30, help="seconds per cell")
+    grade.add_argument("--cell-timeout", type=int, default=30, help="seconds per learner cell")
+    grade.add_argument(
+        "--test-timeout", type=float, default=30.0, help="seconds per test cell (trusted runner)"
+    )
     grade.add_argument("--timeout", type=float, default=120.0, help="seconds per submission")
     grade.add_argument("--memory", type=int, default=2048, help="MiB of address space per kernel")
     grade.add_argument(
@@ -81,14 +84,17 @@ def run_grade(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise CourseError(f"--workers {args.workers}: needs at least 1")
-    if args.cell_timeout < 1 or args.timeout <= 0 or args.memory < 256:
-        raise CourseError("--cell-timeout, --timeout must be positive and --memory >= 256")
+    if args.cell_timeout < 1 or args.timeout <= 0 or args.test_timeout <= 0 or args.memory < 256:
+        raise CourseError(
+            "--cell-timeout, --test-timeout, --timeout must be positive and --memory >= 256"
+        )
     if args.max_processes < 16 or args.disk < 16 or args.max_submission < 1:
         raise CourseError("--max-processes and --disk need at least 16, --max-submission 1")
     course = Course(args.root, args.db_url)
     out = args.out or course.root / "reports"
     limits = Limits(
         cell_timeout=args.cell_timeout,
+        test_timeout=args.test_timeout,
         notebook_timeout=args.timeout,
         memory_bytes=args.memory * 2**20,
         max_processes=args.max_processes,

@@ -38,21 +38,8 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.api import Gradebook
 from nbgrader.plugins.export import CsvExportPlugin
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades, NbGraderPreprocessor
-from nbgrader.utils import is_grade
 
-
-def is_test_cell(cell: NotebookNode) -> bool:
-    """Whether ``cell`` is an autograded code test cell.
-
-    Examples
-    --------
-    >>> from nbformat.v4 import new_code_cell
-    >>> is_test_cell(new_code_cell("1", metadata={"nbgrader": {"grade": True, "solution": False}}))
-    True
-    """
-    meta = cell.metadata.get("nbgrader", {})
-    return cell.cell_type == "code" and is_grade(cell) and not meta.get("solution", False)
-
+from autograder.runner import is_test_cell
 
 _HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.DOTALL)
 REDACTED = "[hidden test code removed by the grader]"

@@ -237,7 +237,7 @@ def append_journal(path: Path, outcome: Outcome) -> None:
     data = outcome.to_json()
     data["status"] = "not graded" if not_graded(outcome) else "graded"
     with open(path, "a", encoding="utf-8") as journal:
-        journal.write(json.dumps(data, ensure_ascii=False) + "\n")
+        journal.write(json.dumps(data) + "\n")  # ASCII: no learner text can fail to encode
         journal.flush()
         os.fsync(journal.fileno())
 

@@ -23,6 +23,8 @@ class Limits:
 
     cell_timeout: int = 30
     notebook_timeout: float = 120.0
+    # seconds each test cell may take in the trusted runner, its calls into the kernel included
+    test_timeout: float = 30.0
     memory_bytes: int = 2 * 2**30
     max_output_chars: int = 200_000
     # per sandbox (autograder/cgroups.py, Sandbox.wrap): processes and threads, CPUs' worth

@@ -310,7 +310,7 @@ def pipeline_config(limits: Limits, suite: GradingSuite) -> Config:
     config.LearnerExecute.max_output_chars = limits.max_output_chars
     config.LearnerExecute.startup_timeout = 60
     config.LearnerExecute.answer_names = suite.answer_names
-    config.TrustedTests.test_timeout = float(limits.cell_timeout)
+    config.TrustedTests.test_timeout = float(limits.test_timeout)
     return config
 
 
