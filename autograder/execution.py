@@ -2,9 +2,9 @@
 
 :class:`LearnerExecute` is nbgrader's ``Execute`` with one change at its public
 ``preprocess_cell``: an autograded test cell is **not run** in the learner's kernel. When the run
-reaches it, a snapshot keeps a reference to each answer name as bound at that point, and the
-cell is left empty. Every other cell runs as nbgrader runs it, with what a batch of untrusted
-notebooks needs on top:
+reaches it, a snapshot keeps a copy of the learner's namespace as it is at that point (the
+objects themselves, by reference), and the cell is left empty. Every other cell runs as
+nbgrader runs it, with what a batch of untrusted notebooks needs on top:
 
 - a wall-clock budget for the whole notebook: cells left when it runs out are not run, and
   get an error output saying so;
@@ -34,7 +34,7 @@ from nbclient.exceptions import CellControlSignal, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Float, Integer, List, Unicode
+from traitlets import Float, Integer
 
 from autograder.limits import message_bytes
 from autograder.runner import (
@@ -85,7 +85,6 @@ class LearnerExecute(Execute):
         config=True
     )
     max_output_chars = Integer(200_000, help="bytes of output kept per notebook").tag(config=True)
-    answer_names = List(Unicode(), help="the names a snapshot keeps").tag(config=True)
 
     def preprocess(
         self, nb: NotebookNode, resources: Any = None, km: Any = None

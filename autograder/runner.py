@@ -429,11 +429,6 @@ class GradingSuite:
         """The suite of the source notebook at ``path``."""
         return cls(nbformat.read(path, as_version=4), Path(path).parent)
 
-    @property
-    def answer_names(self) -> list[str]:
-        """Every name the answer cells define: what a snapshot keeps."""
-        return self.functions + self.values
-
     def setup_namespace(self, grade_id: str) -> dict:
         """The namespace the set-up cells above ``grade_id`` build, made once and cached.
 

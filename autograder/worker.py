@@ -202,7 +202,7 @@ def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
     workdir: Path = _STATE["workdir"]
     box: Sandbox = _STATE["sandbox"]
     suite: GradingSuite = _STATE["suites"][(sub.assignment, sub.notebook)]
-    config = pipeline_config(setup.limits, suite)
+    config = pipeline_config(setup.limits)
     resources = {
         "nbgrader": {
             "notebook": sub.notebook,
@@ -293,13 +293,12 @@ class KernelDidNotStart(RuntimeError):
     failure (a busy machine), retried, never the learner's zero."""
 
 
-def pipeline_config(limits: Limits, suite: GradingSuite) -> Config:
+def pipeline_config(limits: Limits) -> Config:
     """The traitlets configuration of :data:`SANITIZE` and :data:`AUTOGRADE` for ``limits``.
 
     Examples
     --------
-    >>> from nbformat.v4 import new_notebook
-    >>> config = pipeline_config(Limits(cell_timeout=5), GradingSuite(new_notebook(), Path(".")))
+    >>> config = pipeline_config(Limits(cell_timeout=5))
     >>> config.LearnerExecute.timeout, config.OverwriteCells.add_missing_cells
     (5, True)
     """
@@ -309,7 +308,6 @@ def pipeline_config(limits: Limits, suite: GradingSuite) -> Config:
     config.LearnerExecute.notebook_timeout = limits.notebook_timeout
     config.LearnerExecute.max_output_chars = limits.max_output_chars
     config.LearnerExecute.startup_timeout = 60
-    config.LearnerExecute.answer_names = suite.answer_names
     config.TrustedTests.test_timeout = float(limits.test_timeout)
     return config
 
