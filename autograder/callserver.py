@@ -141,4 +141,7 @@ def serve(path: str, snapshots: dict, live: dict, encode, decode, caps, max_requ
                 reply = _call(namespaces.get(request[1], {}), request, live)
             except KeyboardInterrupt:  # the runner's time-out interrupted a learner call
                 reply = ("raised", "KeyboardInterrupt", "interrupted by the grader's time limit")
-            _reply(connection, (number, *reply), encode, caps)
+            try:
+                _reply(connection, (number, *reply), encode, caps)
+            except OSError:  # the runner has gone (it gave up on this call, or it is done)
+                return

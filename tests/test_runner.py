@@ -278,9 +278,12 @@ def test_a_reply_dribbled_byte_by_byte_still_ends_at_the_deadline():
     def dribble():
         connection, _ = listener.accept()
         connection.recv(1000)
-        for _ in range(100):
-            connection.send(b"\x00")
-            time.sleep(0.05)
+        try:
+            for _ in range(100):
+                connection.send(b"\x00")
+                time.sleep(0.05)
+        except OSError:  # the runner gave up on the call, as it must
+            pass
 
     threading.Thread(target=dribble, daemon=True).start()
     channel = KernelChannel(path)
