@@ -28,6 +28,7 @@ import ast
 import builtins
 import contextlib
 import copy
+import functools
 import io
 import os
 import signal
@@ -601,12 +602,18 @@ def snapshot_expression(index: int) -> str:
     return f"{_STORE}.__setitem__({index}, dict({_LIVE}))"
 
 
+@functools.cache
+def _server_source() -> str:
+    """The codec's and the call server's source, read once per process."""
+    from autograder import callserver
+
+    return Path(codec.__file__).read_text() + "\n" + Path(callserver.__file__).read_text()
+
+
 def server_expression(socket_path: str, caps: codec.Caps = DEFAULT_CAPS) -> str:
     """The expression that starts the call server in the learner's kernel (it returns only
     when the runner says goodbye); sent as a ``user_expressions`` entry, like the snapshots."""
-    from autograder import callserver
-
-    source = Path(codec.__file__).read_text() + "\n" + Path(callserver.__file__).read_text()
+    source = _server_source()
     caps_args = ", ".join(
         f"{name}={getattr(caps, name)}"
         for name in ("max_bytes", "max_depth", "max_items", "max_dict_items")
