@@ -21,6 +21,7 @@ to the codec's source.
 """
 
 import io
+import os
 import signal
 import socket
 import struct
@@ -77,6 +78,19 @@ class AtTheTest:
         self.live.update(self.final)
 
 
+def with_unix_path(path: str, use) -> None:
+    """``use(path)`` for a unix socket path of any length: a path too long for ``sun_path``
+    (108 bytes) is reached through its folder's file descriptor under ``/proc/self/fd``."""
+    if len(os.fsencode(path)) < 100:
+        use(path)
+        return
+    folder = os.open(os.path.dirname(path) or ".", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        use(f"/proc/self/fd/{folder}/{os.path.basename(path)}")
+    finally:
+        os.close(folder)
+
+
 def _on_interrupt(handler) -> None:
     """What SIGINT does (the kernel's interrupt); only the main thread can set it."""
     try:
@@ -121,7 +135,7 @@ def serve(path: str, snapshots: dict, live: dict, encode, decode, caps, max_requ
     _on_interrupt(signal.SIG_IGN)
     namespaces = {index: dict(snapshot) for index, snapshot in snapshots.items()}
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
+    with_unix_path(path, listener.bind)
     listener.listen(1)
     connection, _ = listener.accept()
     listener.close()

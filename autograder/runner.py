@@ -44,7 +44,7 @@ import nbformat
 import numpy as np
 from nbformat.notebooknode import NotebookNode
 
-from autograder import codec
+from autograder import callserver, codec
 from autograder.records import Verdict
 
 _FRAME = struct.Struct(">I")
@@ -139,7 +139,7 @@ class KernelChannel:
         while True:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                sock.connect(self.path)
+                callserver.with_unix_path(self.path, sock.connect)
                 self._check_peer(sock)
                 self.sock = sock
                 return
@@ -605,8 +605,6 @@ def snapshot_expression(index: int) -> str:
 @functools.cache
 def _server_source() -> str:
     """The codec's and the call server's source, read once per process."""
-    from autograder import callserver
-
     return Path(codec.__file__).read_text() + "\n" + Path(callserver.__file__).read_text()
 
 

@@ -350,12 +350,16 @@ def _autograde(
                 raise
         return notebook, resources
     finally:
-        # nbclient leaves a kernel it was handed running: stop it (and its sandbox) here
+        # nbclient leaves a kernel it was handed running, and its client connected: stop both
+        # here (and the sandbox with the kernel), or every hand-in leaves threads and sockets
         try:
+            if state.get("kc") is not None:
+                state["kc"].stop_channels()
             if km.has_kernel:
                 run_sync(km.shutdown_kernel)(now=True)
         except Exception:  # already dead
             LOG.debug("kernel shutdown failed", exc_info=True)
+        km.context.destroy(linger=0)
         shutil.rmtree(workdir, ignore_errors=True)
         shutil.rmtree(home_for(workdir), ignore_errors=True)
 

@@ -329,3 +329,18 @@ def test_methods_and_closures_also_see_the_namespace_of_the_test():
     call = LearnerFunction(channel, 0, "update", CallLog(deadline=time.monotonic() + 5))
     assert call(10.0, 4.0) == 9.6
     assert live["RATE"] == 50.0, "after the call the namespace is the last cell's again"
+
+
+def test_a_socket_in_a_deep_folder_still_connects():
+    folder = Path(tempfile.mkdtemp()) / ("deep-" * 30)
+    folder.mkdir()
+    path = str(folder / "calls.sock")
+    assert len(path) > 108
+    threading.Thread(
+        target=callserver.serve,
+        args=(path, {0: {"f": len}}, {}, codec.encode, codec.decode, codec.Caps(), 2**20),
+        daemon=True,
+    ).start()
+    channel = KernelChannel(path)
+    channel.connect(5)
+    assert LearnerFunction(channel, 0, "f", CallLog(deadline=time.monotonic() + 5))([1, 2]) == 2
