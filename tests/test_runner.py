@@ -129,14 +129,18 @@ def test_caps_hold_both_ways():
 
 
 # --- the call protocol ------------------------------------------------------------------------
-def serve_in_thread(snapshot: dict, interrupt=None) -> KernelChannel:
-    """The call server on a fresh socket, in a thread, with ``snapshot`` as snapshot 0."""
-    path = str(Path(tempfile.mkdtemp()) / "calls.sock")
+def serve_in_thread(
+    snapshot: dict, interrupt=None, live: dict | None = None, path: str = ""
+) -> KernelChannel:
+    """The call server on a fresh socket, in a thread, with ``snapshot`` as snapshot 0 and
+    ``live`` as the learner's namespace after the last cell."""
+    path = path or str(Path(tempfile.mkdtemp()) / "calls.sock")
     thread = threading.Thread(
         target=callserver.serve,
-        args=(path, {0: snapshot}, {}, codec.encode, codec.decode, codec.Caps(), 2**20),
+        args=(path, {0: snapshot}, {} if live is None else live, codec.encode, codec.decode,
+              codec.Caps(), 2**20),
         daemon=True,
-    )
+    )  # fmt: skip
     thread.start()
     channel = KernelChannel(path, interrupt=interrupt)
     channel.connect(5)
@@ -241,14 +245,7 @@ def test_functions_see_their_helpers_as_they_were_at_the_test():
     exec("def step(g):\n    return 0.1 * g\n\ndef update(x, g):\n    return x - step(g)\n", live)
     snapshot = dict(live)
     exec("def step(g):\n    return 50 * g\n", live)  # a later cell tries something else
-    path = str(Path(tempfile.mkdtemp()) / "calls.sock")
-    threading.Thread(
-        target=callserver.serve,
-        args=(path, {0: snapshot}, live, codec.encode, codec.decode, codec.Caps(), 2**20),
-        daemon=True,
-    ).start()
-    channel = KernelChannel(path)
-    channel.connect(5)
+    channel = serve_in_thread(snapshot, live=live)
     call = LearnerFunction(channel, 0, "update", CallLog(deadline=time.monotonic() + 5))
     assert call(10.0, 4.0) == 9.6
 
@@ -318,14 +315,7 @@ def test_methods_and_closures_also_see_the_namespace_of_the_test():
     )
     snapshot = dict(live)
     live["RATE"] = 50.0  # a later cell explores another rate
-    path = str(Path(tempfile.mkdtemp()) / "calls.sock")
-    threading.Thread(
-        target=callserver.serve,
-        args=(path, {0: snapshot}, live, codec.encode, codec.decode, codec.Caps(), 2**20),
-        daemon=True,
-    ).start()
-    channel = KernelChannel(path)
-    channel.connect(5)
+    channel = serve_in_thread(snapshot, live=live)
     call = LearnerFunction(channel, 0, "update", CallLog(deadline=time.monotonic() + 5))
     assert call(10.0, 4.0) == 9.6
     assert live["RATE"] == 50.0, "after the call the namespace is the last cell's again"
@@ -336,11 +326,5 @@ def test_a_socket_in_a_deep_folder_still_connects():
     folder.mkdir()
     path = str(folder / "calls.sock")
     assert len(path) > 108
-    threading.Thread(
-        target=callserver.serve,
-        args=(path, {0: {"f": len}}, {}, codec.encode, codec.decode, codec.Caps(), 2**20),
-        daemon=True,
-    ).start()
-    channel = KernelChannel(path)
-    channel.connect(5)
+    channel = serve_in_thread({"f": len}, path=path)
     assert LearnerFunction(channel, 0, "f", CallLog(deadline=time.monotonic() + 5))([1, 2]) == 2
