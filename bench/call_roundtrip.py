@@ -80,7 +80,7 @@ def main() -> None:
     km, kc = start_new_kernel(kernel_name="python3")
     try:
         wait_reply(kc, kc.execute(ANSWER))
-        expression = snapshot_expression(0, ["gradient_descent_update"])
+        expression = snapshot_expression(0)
         wait_reply(kc, kc.execute("", user_expressions={"s": expression}))
         execute = statistics.median(per_call_execute(kc, args.n // 10) for _ in range(3))
         path = str(Path(tempfile.mkdtemp()) / "calls.sock")
