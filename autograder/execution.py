@@ -99,6 +99,8 @@ class LearnerExecute(Execute):
             nb, resources = super().preprocess(nb, resources, km=km or self._state.get("km"))
         finally:
             self.timeout = self._cell_timeout
+            # for TrustedTests, and for the caller to stop even when the run failed
+            self._state["kc"] = getattr(self, "kc", None)
         if self._truncated:
             self._event("output", f"output over {self.max_output_chars} bytes cut")
         self._state["kernel_alive"] = (
@@ -108,7 +110,6 @@ class LearnerExecute(Execute):
                 "stop_before" in self._state  # stopped on purpose before the crash: still alive
             )
         )
-        self._state["kc"] = self.kc
         self._state["km"] = self.km
         return nb, resources
 
