@@ -42,6 +42,7 @@ from autograder.runner import (
     CallLog,
     GradingSuite,
     KernelChannel,
+    error_output,
     is_test_cell,
     run_test,
     server_expression,
@@ -51,20 +52,6 @@ from autograder.runner import (
 
 LOG = logging.getLogger("autograder")
 NOT_RUN = "GraderStop"
-
-
-def error_output(ename: str, evalue: str) -> NotebookNode:
-    """An nbformat error output with a one-line traceback (no code shown).
-
-    Examples
-    --------
-    >>> out = error_output("GraderStop", "not run")
-    >>> out.output_type, out.ename, out.traceback
-    ('error', 'GraderStop', ['GraderStop: not run'])
-    """
-    return NotebookNode(
-        output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]
-    )
 
 
 def shared_state(resources: dict) -> dict:

@@ -549,6 +549,19 @@ def run_test(
     return Verdict(status, type(error).__name__, str(error)[:1000], stdout)
 
 
+def error_output(ename: str, evalue: str) -> NotebookNode:
+    """An nbformat error output with a one-line traceback (no code shown).
+
+    Examples
+    --------
+    >>> out = error_output("GraderStop", "not run")
+    >>> out.output_type, out.ename, out.traceback
+    ('error', 'GraderStop', ['GraderStop: not run'])
+    """
+    line = f"{ename}: {evalue}" if evalue else ename
+    return nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[line])
+
+
 def verdict_outputs(verdict: Verdict) -> list[NotebookNode]:
     """The test cell's outputs for ``verdict``: its stdout, and one error output unless it
     passed; never an ``execute_result`` (which nbgrader would count as credit).
@@ -564,12 +577,7 @@ def verdict_outputs(verdict: Verdict) -> list[NotebookNode]:
     if verdict.stdout:
         outputs.append(nbformat.v4.new_output("stream", name="stdout", text=verdict.stdout))
     if verdict.status != "passed":
-        line = f"{verdict.ename}: {verdict.evalue}" if verdict.evalue else verdict.ename
-        outputs.append(
-            nbformat.v4.new_output(
-                "error", ename=verdict.ename, evalue=verdict.evalue, traceback=[line]
-            )
-        )
+        outputs.append(error_output(verdict.ename, verdict.evalue))
     return outputs
 
 
