@@ -11,13 +11,13 @@ cgroup, in whichever hierarchy the host has:
 - **cgroup v2** (one unified hierarchy at ``/sys/fs/cgroup``, e.g. delegated by systemd: the
   grader enables the ``memory``, ``pids`` and ``cpu`` controllers for its children).
 
-Each kernel gets a cgroup of its own, ``w-<worker pid>`` under the run's folder: the sandbox's
-command line (:meth:`~autograder.sandbox.Sandbox.wrap`) creates it, writes the limits and
-moves itself in before it starts bubblewrap, so every process of the sandbox is inside. After
+Each kernel gets a cgroup of its own, ``w-<worker pid>`` under the run's folder: the worker
+creates it, writes the limits and moves the forked kernel in (:func:`enter`) before the
+kernel may run anything, so every process it starts is inside. After
 each submission the worker reads what the cgroup hit (:func:`events`), kills what is left and
 removes it (:func:`clear`). Where neither hierarchy can be used (not root, no controllers, a
 v2 cgroup that cannot delegate), :func:`setup` says why and the sandbox keeps its
-per-process limits only (``prlimit``: address space, processes of its user, file size); the
+per-process limits only (address space, processes of its user, file size); the
 report says which was used.
 """
 
@@ -180,30 +180,30 @@ def worker_leaf(groups: CgroupSet, pid: int) -> Leaf:
     return Leaf(groups.version, tuple(f"{base}/w-{pid}" for base in groups.bases))
 
 
-def enter_script(bases: tuple[str, ...], settings: tuple[str, ...], pid: int) -> str:
-    """Shell code (run as root, before bubblewrap) that makes the worker's kernel cgroup,
-    writes its limits and moves the shell into it; then ``exec "$@"``.
+def enter(leaf: Leaf, settings: tuple[str, ...], pid: int) -> None:
+    """Make the kernel's cgroup ``leaf``, write its limits and move process ``pid`` into it.
+
+    The worker calls it for each forked kernel before the kernel may run anything (see
+    :class:`autograder.forkserver.ForkServer`), so every process the kernel starts is inside.
+    Raises ``OSError`` if any step fails: the kernel is then not started.
 
     Examples
     --------
-    >>> print(enter_script(("/c/m", "/c/p"), ("0:memory.limit_in_bytes=9", "1:pids.max=4"), 7))
-    ... # doctest: +NORMALIZE_WHITESPACE
-    mkdir -p /c/m/w-7 /c/p/w-7 && echo 9 > /c/m/w-7/memory.limit_in_bytes
-    && echo 4 > /c/p/w-7/pids.max && echo $$ > /c/m/w-7/cgroup.procs
-    && echo $$ > /c/p/w-7/cgroup.procs
-    || { echo "autograder: cannot enter the kernel's cgroup" >&2; exit 97; }; exec "$@"
+    >>> import tempfile
+    >>> base = Path(tempfile.mkdtemp())
+    >>> leaf = worker_leaf(CgroupSet("v1", (str(base),)), 7)
+    >>> enter(leaf, ("0:pids.max=4",), 4242)
+    >>> (base / "w-7" / "pids.max").read_text(), (base / "w-7" / "cgroup.procs").read_text()
+    ('4\\n', '4242\\n')
     """
-    import shlex
-
-    leaves = [f"{base}/w-{pid}" for base in bases]
-    steps = ["mkdir -p " + " ".join(shlex.quote(leaf) for leaf in leaves)]
+    for folder in leaf.dirs:
+        os.makedirs(folder, exist_ok=True)
     for setting in settings:
         index, rest = setting.split(":", 1)
         file, value = rest.split("=", 1)
-        steps.append(f"echo {shlex.quote(value)} > {shlex.quote(leaves[int(index)] + '/' + file)}")
-    steps += [f"echo $$ > {shlex.quote(leaf + '/cgroup.procs')}" for leaf in leaves]
-    fail = '{ echo "autograder: cannot enter the kernel\'s cgroup" >&2; exit 97; }'
-    return " && ".join(steps) + f' || {fail}; exec "$@"'
+        Path(leaf.dirs[int(index)], file).write_text(value + "\n")
+    for folder in leaf.dirs:
+        Path(folder, "cgroup.procs").write_text(f"{pid}\n")
 
 
 def _read(path: str) -> str:

@@ -4,18 +4,19 @@
 (``python -I -m ipykernel_launcher``: isolated mode, so the work folder, ``PYTHON*`` variables
 and the user site are never on the import path) and whose metadata names
 :class:`SandboxProvisioner` with the sandbox's settings. jupyter_client finds the provisioner by
-its entry point (``jupyter_client.kernel_provisioners`` in ``pyproject.toml``) and calls its
-:meth:`~SandboxProvisioner.pre_launch`, which wraps the command in bubblewrap with the kernel's
-work folder (the ``cwd`` nbclient starts it in) and a fresh home folder of the grader's own.
+its entry point (``jupyter_client.kernel_provisioners`` in ``pyproject.toml``). Its
+:meth:`~SandboxProvisioner.launch_kernel` does not start a process: it asks the worker's fork
+server (:class:`~autograder.forkserver.ForkServer`, held by the :class:`ForkedKernelManager`)
+for a fresh fork of the pre-imported parent, with ipykernel's arguments from that command
+line, in the kernel's work folder (the ``cwd`` nbclient starts it in).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,11 @@ from typing import Any
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
-from traitlets import Dict, Unicode
+from traitlets import Any as AnyTrait
+from traitlets import Dict
 
-from autograder.sandbox import SANDBOX_GID, Sandbox, hand_over, prepare_workdir
+from autograder.forkserver import ForkServer
+from autograder.sandbox import Sandbox
 
 #: The kernelspec's name, and the provisioner's entry-point name.
 KERNEL_NAME = "autograder-sandbox"
@@ -39,50 +42,48 @@ KERNEL_OPTIONS = [
 ]
 
 
-def home_for(workdir: Path) -> Path:
-    """The fresh home folder that goes with a kernel's work folder (beside it, never in it).
-
-    Examples
-    --------
-    >>> home_for(Path("/tmp/x/work-1"))
-    PosixPath('/tmp/x/work-1.home')
-    """
-    return workdir.with_name(workdir.name + ".home")
-
-
 class SandboxProvisioner(LocalProvisioner):
-    """A local provisioner that runs the kernel inside a :class:`~autograder.sandbox.Sandbox`.
+    """A local provisioner whose kernels are forks of the worker's pre-imported parent.
 
-    ``sandbox`` holds the sandbox's fields (from the kernelspec's provisioner config) and
-    ``home_template`` a warmed home folder that each kernel gets a fresh copy of.
+    ``sandbox`` holds the :class:`~autograder.sandbox.Sandbox`'s fields (from the kernelspec's
+    provisioner config); the fork server is the kernel manager's (:class:`ForkedKernelManager`).
     """
 
     sandbox = Dict(help="the Sandbox's fields").tag(config=True)
-    home_template = Unicode("", help="a warmed home folder copied for each kernel").tag(config=True)
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         kwargs = await super().pre_launch(**kwargs)
         box = sandbox_from_dict(self.sandbox)
-        workdir = Path(kwargs.get("cwd") or os.getcwd())
-        home = home_for(workdir)
-        # empty, and a tmpfs of the sandbox's disk quota like the work folder (limits part)
-        prepare_workdir(home, box.uid, box.work_bytes)
-        if self.home_template:
-            shutil.copytree(self.home_template, home, symlinks=True, dirs_exist_ok=True)
-        hand_over(home, box.uid)
         connection_file = self.parent.connection_file if self.parent else ""
-        if connection_file and os.path.exists(connection_file):
+        if connection_file and os.path.exists(connection_file) and os.geteuid() == 0:
             # jupyter_client writes it 0600 for its own user: the kernel runs as another one
-            os.chown(connection_file, box.uid, SANDBOX_GID)
-        kwargs["cmd"] = box.wrap(list(kwargs["cmd"]), workdir, home=home)
+            os.chown(connection_file, box.kernel_uid(), box.kernel_gid())
         kwargs.pop("env", None)  # the sandbox sets the kernel's whole environment
         return kwargs
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
-        # the kernel's own stdout/stderr (banners, crash dumps) are not the grader's
-        kwargs.update(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        kwargs.update(stdin=subprocess.DEVNULL)
-        return await super().launch_kernel(cmd, **kwargs)
+        server: ForkServer | None = getattr(self.parent, "fork_server", None)
+        if server is None:
+            raise RuntimeError("a sandboxed kernel needs a ForkedKernelManager's fork server")
+        box = sandbox_from_dict(self.sandbox)
+        workdir = Path(kwargs.get("cwd") or os.getcwd())
+        argv = list(cmd[cmd.index("ipykernel_launcher") + 1 :])
+        self.process = await asyncio.to_thread(server.spawn, box.kernel_request(workdir, argv))
+        self.pid, self.pgid, self.cwd = self.process.pid, None, workdir
+        return self.connection_info
+
+    async def wait(self) -> int | None:
+        # the parent's own wait polls every 100 ms; a forked kernel exits in a few
+        process = self.process
+        while process is not None and process.poll() is None:
+            await asyncio.sleep(0.01)
+        return await super().wait()
+
+
+class ForkedKernelManager(AsyncKernelManager):
+    """A kernel manager that holds the fork server its provisioner forks kernels from."""
+
+    fork_server = AnyTrait(None, allow_none=True, help="the worker's ForkServer")
 
 
 def sandbox_from_dict(fields: dict) -> Sandbox:
@@ -99,7 +100,7 @@ def sandbox_from_dict(fields: dict) -> Sandbox:
     return Sandbox(**values)
 
 
-def write_kernelspec(folder: Path, box: Sandbox, home_template: str = "") -> Path:
+def write_kernelspec(folder: Path, box: Sandbox) -> Path:
     """Write the sandboxed kernelspec under ``folder/kernels/``; return that ``kernels`` folder.
 
     Examples
@@ -129,7 +130,7 @@ def write_kernelspec(folder: Path, box: Sandbox, home_template: str = "") -> Pat
         "metadata": {
             "kernel_provisioner": {
                 "provisioner_name": KERNEL_NAME,
-                "config": {"sandbox": dataclasses.asdict(box), "home_template": home_template},
+                "config": {"sandbox": dataclasses.asdict(box)},
             }
         },
     }
@@ -137,13 +138,14 @@ def write_kernelspec(folder: Path, box: Sandbox, home_template: str = "") -> Pat
     return kernels
 
 
-def kernel_manager(kernels: Path, workdir: Path) -> AsyncKernelManager:
-    """A kernel manager for the sandboxed kernelspec in ``kernels``, talking over ``ipc``
-    through sockets in ``workdir`` (the kernel has no network)."""
-    return AsyncKernelManager(
+def kernel_manager(kernels: Path, workdir: Path, server: ForkServer) -> ForkedKernelManager:
+    """A kernel manager for the sandboxed kernelspec in ``kernels`` whose kernels ``server``
+    forks, talking over ``ipc`` through sockets in ``workdir`` (the kernel has no network)."""
+    return ForkedKernelManager(
         kernel_name=KERNEL_NAME,
         kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernels)]),
         transport="ipc",
         ip=str(workdir / ".kernel"),
         connection_file=str(workdir / ".kernel.json"),
+        fork_server=server,
     )

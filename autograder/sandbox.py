@@ -16,6 +16,7 @@ reason when bubblewrap is missing or cannot start, and the grader stops before a
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -47,6 +48,9 @@ def worker_uid(pid: int) -> int:
 SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/etc", "/sbin")
 #: Where the grader's fresh home folder appears inside the sandbox.
 HOME_IN_SANDBOX = "/home/grader"
+#: A folder where a forked kernel builds its fresh home (and carries its work folder over a
+#: fresh ``/tmp``) before moving them to their places.
+STAGING = "/run/autograder"
 #: Variables the kernel keeps from the grader's environment; every other one is dropped.
 PASSED_ENV = ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
@@ -93,32 +97,34 @@ class Sandbox:
     tmp_bytes: int = 0
     work_bytes: int = 0
     uid: int = SANDBOX_UID
+    #: Not root: bubblewrap makes a user namespace, and the kernels keep the grader's user id.
+    userns: bool = field(default_factory=lambda: os.geteuid() != 0)
     bwrap: str = field(default_factory=lambda: shutil.which("bwrap") or "bwrap")
     setpriv: str = field(default_factory=lambda: shutil.which("setpriv") or "setpriv")
 
-    def cgroup_prefix(self) -> list[str]:
-        """The argv that puts the sandbox in its kernel cgroup (made by this worker process,
-        see :mod:`autograder.cgroups`) before bubblewrap starts; empty without cgroups."""
-        if not self.cgroup_bases:
-            return []
-        from autograder.cgroups import enter_script
+    def _namespaces(self) -> list[str]:
+        """bubblewrap's namespace options: a user namespace of its own when not root."""
+        user = ["--unshare-user"] if self.userns else []
+        return [
+            *user,
+            "--unshare-ipc",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--die-with-parent",
+            "--new-session",
+        ]
 
-        script = enter_script(self.cgroup_bases, self.cgroup_settings, os.getpid())
-        return ["/bin/sh", "-c", script, "enter-cgroup"]
-
-    def wrap(self, argv: list[str], workdir: Path, home: Path | None = None) -> list[str]:
-        """The command line that runs ``argv`` inside the sandbox with ``workdir`` writable.
-
-        ``home``, if given, is a fresh folder of the grader's (never one the learner's files
-        were put in), bound at :data:`HOME_IN_SANDBOX` as ``HOME``, where IPython and
-        matplotlib keep their files; without it ``HOME`` is an empty folder in ``/tmp``.
-        """
+    def _mounts(self, binds: list[tuple[str, str]], chdir: str, home_dir: str) -> list[str]:
+        """The sandbox's file system: the system and :attr:`readable` read-only, ``binds``
+        writable, a fresh ``/tmp``; and its environment (``HOME`` is ``home_dir``)."""
         mounts: list[str] = ["--tmpfs", "/", "--dev", "/dev", "--proc", "/proc"]
         size = ["--size", str(self.tmp_bytes)] if self.tmp_bytes else []
         mounts += ["--perms", "1777", *size, "--tmpfs", "/tmp"]
         made: set[str] = set()
         visible = [d for d in SYSTEM_DIRS if os.path.exists(d)] + list(self.readable)
-        for path in [*visible, str(workdir), *([HOME_IN_SANDBOX] if home else [])]:
+        for path in [*visible, *(target for _, target in binds)]:
             for parent in reversed(Path(path).parents):
                 name = str(parent)
                 if name != "/" and name not in made:
@@ -130,10 +136,9 @@ class Sandbox:
                 mounts += ["--symlink", os.readlink(path), path]
             else:
                 mounts += ["--ro-bind", path, path]
-        mounts += ["--bind", str(workdir), str(workdir), "--chdir", str(workdir)]
-        home_dir = HOME_IN_SANDBOX if home is not None else "/tmp/home"
-        if home is not None:
-            mounts += ["--bind", str(home), HOME_IN_SANDBOX]
+        for source, target in binds:
+            mounts += ["--bind", source, target]
+        mounts += ["--chdir", chdir]
         env = {
             "HOME": home_dir,
             "IPYTHONDIR": f"{home_dir}/.ipython",
@@ -147,17 +152,37 @@ class Sandbox:
         mounts += ["--clearenv"]
         for key, value in sorted(env.items()):
             mounts += ["--setenv", key, value]
+        return mounts
+
+    def wrap(self, argv: list[str], workdir: Path, home: Path | None = None) -> list[str]:
+        """The command line that runs ``argv`` inside the sandbox with ``workdir`` writable.
+
+        ``home``, if given, is a fresh folder of the grader's (never one the learner's files
+        were put in), bound at :data:`HOME_IN_SANDBOX` as ``HOME``, where IPython and
+        matplotlib keep their files; without it ``HOME`` is an empty folder in ``/tmp``.
+        """
+        binds = [(str(workdir), str(workdir))]
+        if home is not None:
+            binds.append((str(home), HOME_IN_SANDBOX))
+        home_dir = HOME_IN_SANDBOX if home is not None else "/tmp/home"
+        drop = (
+            []
+            if self.userns
+            else [
+                self.setpriv,
+                f"--reuid={self.uid}",
+                f"--regid={SANDBOX_GID}",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                "--",
+            ]
+        )
         return [
-            *self.cgroup_prefix(),
             self.bwrap,
-            "--unshare-ipc",
-            "--unshare-pid",
-            "--unshare-net",
-            "--unshare-uts",
-            "--unshare-cgroup-try",
-            "--die-with-parent",
-            "--new-session",
-            *mounts,
+            *self._namespaces(),
+            *self._mounts(binds, str(workdir), home_dir),
+            *("--remount-ro", "/"),
             "--",
             "prlimit",
             f"--as={self.memory_bytes}",
@@ -165,15 +190,58 @@ class Sandbox:
             f"--fsize={self.file_bytes}",
             f"--nproc={self.max_processes}",
             "--",
-            self.setpriv,
-            f"--reuid={self.uid}",
-            f"--regid={SANDBOX_GID}",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
+            *drop,
+            *argv,
+        ]
+
+    def parent(self, argv: list[str], box: Path, home: Path) -> list[str]:
+        """The command line of a worker's fork server (:mod:`autograder.zygote`) in the sandbox.
+
+        ``box`` (the worker's folder, where each kernel's work folder is made) is writable and
+        ``home`` (the worker's copy of the warmed home) is :data:`HOME_IN_SANDBOX`. The parent
+        keeps its capabilities (in the sandbox's namespaces only) to give each forked kernel
+        namespaces of its own; each kernel drops them before it runs anything.
+
+        Examples
+        --------
+        >>> argv = Sandbox(userns=True).parent(["python"], Path("/b"), Path("/h"))
+        >>> "--unshare-user" in argv, argv[argv.index("--cap-add") + 1], argv[-1]
+        (True, 'ALL', 'python')
+        """
+        binds = [(str(box), str(box)), (str(home), HOME_IN_SANDBOX)]
+        return [
+            self.bwrap,
+            *self._namespaces(),
+            "--cap-add",
+            "ALL",
+            *self._mounts(binds, str(box), HOME_IN_SANDBOX),
+            *("--dir", f"{STAGING}/home", "--dir", f"{STAGING}/work"),
+            *("--remount-ro", "/"),
             "--",
             *argv,
         ]
+
+    def kernel_request(self, workdir: Path, argv: list[str]) -> dict:
+        """What the fork server needs to make one kernel (see :mod:`autograder.zygote`)."""
+        return {
+            "workdir": str(workdir),
+            "argv": argv,
+            "home": HOME_IN_SANDBOX,
+            "staging": STAGING,
+            "uid": self.kernel_uid(),
+            "gid": self.kernel_gid(),
+            "tmp_bytes": self.tmp_bytes,
+            "memory_bytes": self.memory_bytes,
+            "file_bytes": self.file_bytes,
+            "max_processes": self.max_processes,
+        }
+
+    def kernel_uid(self) -> int:
+        """The user id a kernel runs as: :attr:`uid` as root, the grader's own otherwise."""
+        return os.getuid() if self.userns else self.uid
+
+    def kernel_gid(self) -> int:
+        return os.getgid() if self.userns else SANDBOX_GID
 
 
 def default_sandbox(memory_bytes: int = 2 * 2**30) -> Sandbox:
@@ -214,11 +282,48 @@ def prepare_workdir(workdir: Path, uid: int = SANDBOX_UID, size_bytes: int = 0) 
             check=True,
             capture_output=True,
         )
-    os.chown(workdir, uid, SANDBOX_GID)
+    if os.geteuid() == 0:
+        os.chown(workdir, uid, SANDBOX_GID)
+
+
+def shared_folder(folder: Path) -> None:
+    """Make ``folder`` (a worker's ``box``) a small tmpfs whose later mounts propagate into
+    sandboxes started before them (as root; a no-op otherwise).
+
+    The fork server's sandbox is started once, but every kernel's work folder is a new tmpfs
+    mounted under ``folder`` on the host (:func:`prepare_workdir`): a shared mount point is
+    what makes each new one visible in the running sandbox (bubblewrap keeps a slave copy).
+    :func:`release_mounts` unmounts it.
+    """
+    folder.mkdir(mode=0o755, exist_ok=True)
+    if os.geteuid() != 0:
+        return
+    for argv in (
+        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755,nosuid,nodev", "autograder-box"],
+        ["mount", "--make-shared"],
+    ):
+        subprocess.run([*argv, str(folder)], check=True, capture_output=True)
+
+
+def fresh_workdir(workdir: Path, uid: int = SANDBOX_UID, size_bytes: int = 0) -> None:
+    """Empty the folder around ``workdir`` (the worker's ``box``, which the fork server and
+    every kernel see), then make ``workdir`` afresh (see :func:`prepare_workdir`).
+
+    Without root the kernel runs as the grader's own user and could write beside its work
+    folder: nothing it left there may reach the next learner.
+    """
+    box = workdir.parent
+    release_mounts(box)
+    for entry in box.iterdir() if box.is_dir() else ():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    prepare_workdir(workdir, uid, size_bytes)
 
 
 def release_mounts(folder: Path) -> list[str]:
-    """Unmount every work-folder tmpfs under ``folder`` (a run's scratch folder); returns them.
+    """Unmount every work-folder (and box) tmpfs under ``folder``; returns them.
 
     Examples
     --------
@@ -233,7 +338,7 @@ def release_mounts(folder: Path) -> list[str]:
     found = []
     for line in lines:
         parts = line.split()
-        if len(parts) > 2 and parts[0] == "autograder-work":
+        if len(parts) > 2 and parts[0] in ("autograder-work", "autograder-box"):
             target = parts[1].replace("\\040", " ")
             if target.startswith(prefix):
                 found.append(target)
@@ -243,7 +348,10 @@ def release_mounts(folder: Path) -> list[str]:
 
 
 def hand_over(path: Path, uid: int = SANDBOX_UID) -> None:
-    """Give ``path`` (a file or a whole tree) to the sandbox user."""
+    """Give ``path`` (a file or a whole tree) to the sandbox user (as root; otherwise the
+    kernel runs as the grader's own user and the tree is already its)."""
+    if os.geteuid() != 0:
+        return
     for root, dirs, files in os.walk(path):
         os.chown(root, uid, SANDBOX_GID)
         for name in dirs + files:
@@ -251,47 +359,69 @@ def hand_over(path: Path, uid: int = SANDBOX_UID) -> None:
 
 
 def require_sandbox(box: Sandbox, scratch: Path) -> None:
-    """Check that ``box`` really isolates a process here, or raise :class:`SandboxError`.
+    """Check that ``box`` really isolates a kernel here, or raise :class:`SandboxError`.
 
-    It runs Python in the sandbox and checks that it is ``nobody``, that it can write only in
-    its work folder, and that it cannot see ``scratch`` (where the grader keeps its secrets).
+    It starts the fork server's program in the sandbox in its probe mode, which builds a
+    kernel's sandbox exactly as for a graded kernel (:mod:`autograder.zygote`) and then
+    checks that it runs as the kernel's user with no capability, that it can write in its
+    work folder only, and that it cannot see ``scratch`` (where the grader keeps its secrets).
     """
-    if os.geteuid() != 0:
-        raise SandboxError(
-            "grading needs root to start its sandbox (bubblewrap as root, kernels as nobody); "
-            "run as root, or see autograder/GRADING.md"
-        )
-    for tool in (box.bwrap, "prlimit", box.setpriv):
+    for tool in (box.bwrap,):
         if shutil.which(tool) is None:
             raise SandboxError(
-                f"{tool}: not installed, so learner code cannot be isolated; "
-                "install it with `bash autograder/system_deps.sh` (Debian's bubblewrap)"
+                f"{tool}: not installed, so learner code cannot be isolated; install Debian's "
+                "bubblewrap (`bash autograder/system_deps.sh` as root, or ask your admin)"
             )
-    probe = scratch / "sandbox-probe"
-    prepare_workdir(probe, box.uid)
+    from autograder.forkserver import zygote_source
+
+    folder = scratch / "sandbox-probe"
+    workdir = folder / "work"
+    home = scratch / "sandbox-probe-home"
+    for made in (folder, home):
+        made.mkdir(mode=0o755, exist_ok=True)
+    prepare_workdir(workdir, box.kernel_uid())
     secret = scratch / "sandbox-secret"
     secret.write_text("hidden")
     code = (
         "import os, sys\n"
-        f"assert os.getuid() == {box.uid}, os.getuid()\n"
-        f"assert not os.path.exists({str(secret)!r}), 'secret visible'\n"
+        f"assert os.getuid() == {box.kernel_uid()}, f'uid {{os.getuid()}}'\n"
+        "caps = open('/proc/self/status').read().split('CapEff:')[1].split()[0]\n"
+        "assert int(caps, 16) == 0, 'capabilities left: ' + caps\n"
+        f"assert not os.path.exists({str(secret)!r}), 'the grader\\'s folder is visible'\n"
         "open('ok', 'w').write('ok')\n"
         "try:\n    open('/usr/sandbox-write-test', 'w')\nexcept OSError:\n    pass\n"
-        "else:\n    sys.exit('system folder writable')\n"
+        "else:\n    sys.exit('a system folder is writable')\n"
     )
-    done = subprocess.run(
-        box.wrap([sys.executable, "-c", code], probe),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    ok = (probe / "ok").exists()
-    shutil.rmtree(probe, ignore_errors=True)
-    secret.unlink()
+    request = {**box.kernel_request(workdir, []), "probe": code}
+    argv = [sys.executable, "-I", "-c", zygote_source(), "--probe", json.dumps(request)]
+    try:
+        done = subprocess.run(
+            box.parent(argv, folder, home),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        ok = (workdir / "ok").exists()
+    finally:
+        release_mounts(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
+        secret.unlink()
     if done.returncode != 0 or not ok:
         reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise SandboxError(f"{box.bwrap}: the sandbox does not start here: {reason}")
+        raise SandboxError(f"{box.bwrap}: the sandbox does not start here: {reason}{_hint(box)}")
+
+
+def _hint(box: Sandbox) -> str:
+    """How to get a working sandbox, when not root: user namespaces must be allowed."""
+    if not box.userns:
+        return ""
+    return (
+        " (grading without root needs unprivileged user namespaces: "
+        "`sysctl kernel.unprivileged_userns_clone=1` and `sysctl user.max_user_namespaces=10000` "
+        "as root, or grade as root)"
+    )
 
 
 def warm_home(box: Sandbox, folder: Path) -> Path:

@@ -45,12 +45,14 @@ from nbgrader.converters import Autograde
 from nbgrader.preprocessors import AssignLatePenalties, Execute, SaveAutoGrades
 from traitlets.config import Config
 
+from autograder.cgroups import CgroupSet, enter, worker_leaf
 from autograder.execution import LearnerExecute, TrustedTests, shared_state
+from autograder.forkserver import ForkServer, zygote_command
 from autograder.intake import safe_relative
-from autograder.provisioner import home_for, kernel_manager, write_kernelspec
+from autograder.provisioner import kernel_manager, write_kernelspec
 from autograder.records import Limits, Outcome, Submission
 from autograder.runner import GradingSuite, is_test_cell
-from autograder.sandbox import Sandbox, hand_over, prepare_workdir, worker_uid
+from autograder.sandbox import Sandbox, fresh_workdir, hand_over, shared_folder, worker_uid
 from autograder.tamper import (
     inspect_structure,
     recover_metadata,
@@ -106,15 +108,38 @@ def init_worker(setup: WorkerSetup) -> None:
     _STATE.update(
         setup=setup,
         db_url=f"sqlite:///{db}",
-        workdir=scratch / f"work-{os.getpid()}",
+        workdir=scratch / f"box-{os.getpid()}" / "work",
         sandbox=box,
-        kernels=write_kernelspec(scratch / f"spec-{os.getpid()}", box, setup.home_template),
+        fork_server=start_fork_server(box, scratch, setup.home_template),
+        kernels=write_kernelspec(scratch / f"spec-{os.getpid()}", box),
         suites={
             (assignment, name): GradingSuite.read(Path(path))
             for assignment, notebooks in setup.sources.items()
             for name, path in notebooks.items()
         },
     )
+
+
+def start_fork_server(box: Sandbox, scratch: Path, home_template: str) -> ForkServer:
+    """This worker's fork server (started with its first kernel): the parent runs in ``box``
+    with the worker's folder ``box-<pid>`` writable and a copy of the warmed home (the
+    grader's: each kernel gets its own copy of it); each kernel it forks is put in the
+    worker's kernel cgroup before it runs anything."""
+    pid = os.getpid()
+    folder = scratch / f"box-{pid}"
+    shared_folder(folder)
+    home = scratch / f"home-{pid}"
+    if home_template:
+        shutil.copytree(home_template, home, symlinks=True)
+    else:
+        home.mkdir()
+
+    def admit(kernel: int) -> None:
+        if box.cgroup_bases:
+            enter(worker_leaf(CgroupSet("", box.cgroup_bases), pid), box.cgroup_settings, kernel)
+
+    argv = box.parent(zygote_command(), folder, home)
+    return ForkServer(argv, folder, admit, log=scratch / f"zygote-{pid}.log")
 
 
 def grade(sub: Submission) -> Outcome:
@@ -217,7 +242,7 @@ def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
     sanitized = nbformat.writes(notebook)
 
     def run(stop_before: int = -1) -> tuple[NotebookNode, dict]:
-        _prepare_workdir(workdir, box.uid, sub, setup)
+        _prepare_workdir(workdir, box.kernel_uid(), sub, setup)
         fresh = {k: v for k, v in resources.items() if k != "autograder"}
         if stop_before >= 0:
             fresh["autograder"] = {"events": [], "snapshots": {}, "stop_before": stop_before}
@@ -247,7 +272,8 @@ def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
         return
     notebook, resources = graded
     state = shared_state(resources)
-    out.kernel_cpu = round(float(state.get("kernel_cpu", 0.0)), 3)
+    server: ForkServer = _STATE["fork_server"]
+    out.kernel_cpu = round(float(state.get("kernel_cpu", 0.0)) + server.claim_cpu(), 3)
     out.runner_cpu = round(float(state.get("runner_cpu", 0.0)), 3)
     for kind, detail in state["events"]:
         out.flags.append([kind, detail])
@@ -314,7 +340,7 @@ def pipeline_config(limits: Limits) -> Config:
 
 def _prepare_workdir(workdir: Path, uid: int, sub: Submission, setup: WorkerSetup) -> None:
     """A fresh work folder holding the learner's extra files, then the instructor's."""
-    prepare_workdir(workdir, uid, setup.sandbox.work_bytes)
+    fresh_workdir(workdir, uid, setup.sandbox.work_bytes)
     for rel, data in sub.extras.items():
         safe = safe_relative(rel)
         if safe is None:
@@ -333,9 +359,9 @@ def _autograde(
     notebook: NotebookNode, resources: dict, config: Config, suite: GradingSuite, workdir: Path
 ) -> tuple[NotebookNode, dict]:
     """Run :data:`AUTOGRADE` with a sandboxed kernel; always stop the kernel afterwards."""
-    km = kernel_manager(_STATE["kernels"], workdir)
+    km = kernel_manager(_STATE["kernels"], workdir, _STATE["fork_server"])
     state = shared_state(resources)
-    state.update(km=km, suite=suite, workdir=str(workdir), uid=_STATE["sandbox"].uid)
+    state.update(km=km, suite=suite, workdir=str(workdir), uid=_STATE["sandbox"].kernel_uid())
     try:
         try:
             run_sync(km.start_kernel)(cwd=str(workdir))
@@ -361,7 +387,6 @@ def _autograde(
             LOG.debug("kernel shutdown failed", exc_info=True)
         km.context.destroy(linger=0)
         shutil.rmtree(workdir, ignore_errors=True)
-        shutil.rmtree(home_for(workdir), ignore_errors=True)
 
 
 def results_by_test(notebook: NotebookNode) -> dict[str, dict]:

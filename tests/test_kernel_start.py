@@ -1,74 +1,185 @@
-"""The learner's kernel starts clean of its own hand-in (issue 9, item 6).
+"""Every graded kernel is a fresh fork of the worker's pre-imported parent, clean of its own
+hand-in and of every learner before it (issue 9, item 6; issue 12).
 
-A sandboxed Python started as the grader starts kernels (``python -I``, the grader's fresh
-home) must not import files handed in beside the notebook, must not run an IPython startup
-file or a user-site ``.pth`` from the work folder, and must find its home writable with
-matplotlib's warmed caches in it.
+One fork server (:func:`autograder.worker.start_fork_server`) forks every kernel of this
+module, as one grading worker would. A kernel must not import files handed in beside the
+notebook, must find its home writable with matplotlib's warmed caches, must run with no
+privilege in namespaces of its own; and what one learner leaves behind (files in every
+writable place, a process, an abstract socket, shared memory, changed modules) must be gone
+for the next learner on the same worker.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import subprocess
-import sys
+import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from jupyter_core.utils import run_sync
 
-from autograder.provisioner import KERNEL_OPTIONS, home_for, write_kernelspec
-from autograder.sandbox import default_sandbox, hand_over, prepare_workdir, warm_home
+from autograder.provisioner import KERNEL_OPTIONS, kernel_manager, write_kernelspec
+from autograder.sandbox import (
+    default_sandbox,
+    fresh_workdir,
+    require_sandbox,
+    warm_home,
+    worker_uid,
+)
+from autograder.worker import start_fork_server
 from tests.corpus.cases import ensure_system_deps
 from tests.notebook_tools import REPO
 
 PROBE = """
-import json, os, sys
-import matplotlib
+import json, os, sys, matplotlib, numpy
+status = dict(l.split(":\\t", 1) for l in open("/proc/self/status").read().splitlines())
 print(json.dumps({
     "home": os.environ["HOME"],
     "home_writable": os.access(os.environ["HOME"], os.W_OK),
     "ipythondir": os.environ["IPYTHONDIR"],
     "cachedir": matplotlib.get_cachedir(),
     "path": sys.path,
+    "cwd": os.getcwd(),
     "cheated": "CHEATED" in os.environ or hasattr(__builtins__, "cheated"),
+    "pid": os.getpid(),
+    "uid": os.getuid(),
+    "caps": status["CapEff"].strip(),
+    "no_new_privs": status["NoNewPrivs"].strip(),
+    "processes": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+    "interfaces": sorted(os.listdir("/sys/class/net")) if os.path.isdir("/sys/class/net") else [],
+    "random": float(numpy.random.rand()),
 }))
+"""
+
+#: What a hostile learner leaves behind: a file in every place it can write, a process that
+#: goes on writing them, an abstract socket, shared memory, and changed modules.
+PLANT = r"""
+import builtins, ctypes, json, os, socket, subprocess, sys, numpy
+places = ["/tmp", "/dev/shm", os.environ["HOME"], ".", "..", "/run/autograder",
+          "/run/autograder/home", "/run/autograder/work", "/", "/home"]
+written = []
+for place in places:
+    try:
+        with open(os.path.join(place, "left-behind"), "w") as f:
+            f.write("x")
+        written.append(place)
+    except OSError:
+        pass
+startup = os.path.join(os.environ["IPYTHONDIR"], "profile_default", "startup")
+os.makedirs(startup, exist_ok=True)
+open(os.path.join(startup, "00-left.py"), "w").write("import builtins; builtins.LEFT = 1\n")
+keeper = (
+    "import os, time\n"
+    "while True:\n"
+    "    for p in %r:\n"
+    "        try: open(os.path.join(p, 'left-behind'), 'w').write('x')\n"
+    "        except OSError: pass\n"
+    "    time.sleep(0.02)\n"
+) % (places,)
+subprocess.Popen([sys.executable, "-c", keeper], start_new_session=True)
+listener = socket.socket(socket.AF_UNIX)
+listener.bind("\0autograder-left-behind")
+listener.listen()
+libc = ctypes.CDLL(None, use_errno=True)
+shm = libc.shmget(0x5EED, 4096, 0o1666)
+builtins.LEFT = 1
+numpy.LEFT = 1
+print(json.dumps(written))
+"""
+
+READ = r"""
+import builtins, ctypes, glob, json, os, socket, sys, numpy
+found = []
+for pattern in ["/tmp/**", "/dev/shm/**", os.environ["HOME"] + "/**", "./**", "../**",
+                "/run/**", "/left-behind", "/home/**"]:
+    found += [p for p in glob.glob(pattern, recursive=True) if "left" in p]
+probe = socket.socket(socket.AF_UNIX)
+try:
+    probe.connect("\0autograder-left-behind")
+    found.append("abstract socket")
+except OSError:
+    pass
+if ctypes.CDLL(None).shmget(0x5EED, 0, 0) != -1:
+    found.append("SysV shared memory")
+if hasattr(builtins, "LEFT") or hasattr(numpy, "LEFT"):
+    found.append("a changed module")
+others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]
+found += [open(f"/proc/{p}/cmdline").read() for p in others if "while True" in
+          open(f"/proc/{p}/cmdline").read()]
+print(json.dumps(found))
 """
 
 
 @pytest.fixture(scope="module")
-def probe(tmp_path_factory) -> dict:
+def fork(tmp_path_factory) -> Iterator:
+    """A function that runs code in a fresh forked kernel (with files handed in) and
+    returns what it printed; and the fork server's sandbox."""
     ensure_system_deps(REPO)
-    box = default_sandbox()
-    base = tmp_path_factory.mktemp("kernel-start")
-    base.chmod(0o755)
-    template = warm_home(box, base / "template")
-    workdir = base / "work"
-    prepare_workdir(workdir, box.uid)
-    cheat = "import builtins; builtins.cheated = True\n"
-    (workdir / "json.py").write_text("raise SystemExit('the work folder was imported')\n")
-    (workdir / "sitecustomize.py").write_text(cheat)
-    site = workdir / ".local" / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}"
-    (site / "site-packages").mkdir(parents=True)
-    (site / "site-packages" / "cheat.pth").write_text(cheat)
-    hand_over(workdir, box.uid)
-    home = home_for(workdir)
-    import shutil
+    base = tmp_path_factory.mktemp("forked")
+    base.chmod(0o711)
+    scratch = Path(tempfile.mkdtemp(prefix="autograder-", dir=base))
+    scratch.chmod(0o711)
+    box = dataclasses.replace(default_sandbox(), uid=worker_uid(os.getpid()))  # as a worker's
+    require_sandbox(box, scratch)
+    server = start_fork_server(box, scratch, str(warm_home(box, scratch / "template")))
+    kernels = write_kernelspec(scratch / "spec", box)
+    workdir = scratch / f"box-{os.getpid()}" / "work"
 
-    shutil.copytree(template, home)
-    hand_over(home, box.uid)
-    spec = json.loads(
-        (write_kernelspec(base, box) / "autograder-sandbox" / "kernel.json").read_text()
-    )
-    python = spec["argv"][:2]  # the kernelspec's own interpreter and its -I
-    done = subprocess.run(
-        box.wrap([*python, "-c", PROBE], workdir, home=home),
-        capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout.strip().splitlines()[-1]) | {"workdir": str(workdir)}
+    def run(code: str, files: dict[str, str] | None = None) -> str:
+        fresh_workdir(workdir, box.kernel_uid(), box.work_bytes)
+        for name, text in (files or {}).items():
+            target = workdir / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            if os.geteuid() == 0:
+                os.chown(target, box.kernel_uid(), box.kernel_gid())
+        km = kernel_manager(kernels, workdir, server)
+        run_sync(km.start_kernel)(cwd=str(workdir))
+        kc = km.blocking_client()
+        kc.start_channels()
+        printed: list[str] = []
+
+        def keep(msg: dict) -> None:
+            if msg["header"]["msg_type"] == "stream":
+                printed.append(msg["content"]["text"])
+            elif msg["header"]["msg_type"] == "error":
+                printed.append("\n".join(msg["content"]["traceback"]))
+
+        try:
+            kc.wait_for_ready(timeout=60)
+            kc.execute_interactive(code, timeout=60, output_hook=keep)
+        finally:
+            kc.stop_channels()
+            run_sync(km.shutdown_kernel)(now=True)
+            km.context.destroy(linger=0)
+        return "".join(printed)
+
+    run.box = box
+    yield run
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def probe(fork) -> dict:
+    cheat = "import builtins; builtins.cheated = True\n"
+    site = f".local/lib/python3.{__import__('sys').version_info.minor}/site-packages"
+    files = {
+        "json.py": "raise SystemExit('the work folder was imported')\n",
+        "sitecustomize.py": cheat,
+        f"{site}/cheat.pth": cheat,
+        "numpy.py": "raise SystemExit('a handed-in numpy.py was imported')\n",
+    }
+    printed = fork(PROBE, files)
+    return json.loads(printed.strip().splitlines()[-1])
 
 
 def test_the_kernel_command_is_isolated_python_by_absolute_path():
-    spec_dir = write_kernelspec(Path(__import__("tempfile").mkdtemp()), default_sandbox())
+    spec_dir = write_kernelspec(Path(tempfile.mkdtemp()), default_sandbox())
     argv = json.loads((spec_dir / "autograder-sandbox" / "kernel.json").read_text())["argv"]
     assert Path(argv[0]).is_absolute() and argv[1] == "-I"
     assert (
@@ -77,12 +188,42 @@ def test_the_kernel_command_is_isolated_python_by_absolute_path():
 
 
 def test_handed_in_files_are_never_imported(probe):
-    assert probe["workdir"] not in probe["path"] and "" not in probe["path"]
+    assert probe["path"][-1] == "", "the work folder goes last on the import path"
+    assert probe["cwd"] not in probe["path"] and "" not in probe["path"][:-1]
     assert not probe["cheated"], "sitecustomize.py or a user-site .pth from the hand-in ran"
 
 
 def test_home_is_the_graders_fresh_folder_with_warm_caches(probe):
     assert probe["home"] == "/home/grader" and probe["home_writable"]
-    assert not probe["home"].startswith(probe["workdir"])
+    assert not probe["home"].startswith(probe["cwd"])
     assert probe["ipythondir"].startswith(probe["home"])
     assert probe["cachedir"] == "/home/grader/.matplotlib", "matplotlib fell back to a temp cache"
+
+
+def test_the_kernel_has_no_privilege_and_namespaces_of_its_own(probe, fork):
+    assert probe["uid"] == fork.box.kernel_uid() and probe["caps"] == "0000000000000000"
+    assert probe["no_new_privs"] == "1"
+    assert probe["pid"] == 1, "the kernel is process 1 of a PID namespace of its own"
+    assert probe["processes"] == [1], "no other process is visible"
+    assert probe["interfaces"] in ([], ["lo"]), "no network"
+
+
+def test_each_fork_gets_its_own_random_state(fork, probe):
+    again = json.loads(fork(PROBE).strip().splitlines()[-1])
+    assert again["random"] != probe["random"]
+
+
+def test_nothing_a_learner_leaves_reaches_the_next_learner(fork):
+    written = json.loads(fork(PLANT).strip().splitlines()[-1])
+    assert "/tmp" in written and "." in written, f"the planter could not write at all: {written}"
+    uid = fork.box.kernel_uid()
+    if os.geteuid() == 0:  # the planter's process dies with its kernel's PID namespace
+        deadline = time.monotonic() + 10
+        while True:
+            left = subprocess.run(["pgrep", "-u", str(uid)], capture_output=True, text=True)
+            if not left.stdout.strip() or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert left.stdout.strip() == "", f"processes of the kernel's user outlived it: {left}"
+    found = json.loads(fork(READ).strip().splitlines()[-1])
+    assert found == [], f"the next learner found what the last one left: {found}"

@@ -1,0 +1,243 @@
+"""The pre-imported parent of a worker's kernels: it runs inside the sandbox and forks one
+fresh kernel per submission.
+
+Starting a kernel from nothing costs about a second of CPU, nearly all of it importing
+IPython, ipykernel, numpy and matplotlib; the learner's code takes milliseconds. So each
+grading worker starts this program once, inside bubblewrap (see
+:class:`autograder.forkserver.ForkServer`): it imports those modules, never starts a thread,
+never opens a socket and never runs a learner's code, then waits for requests on its stdin.
+For each request it forks a child that gives the kernel a sandbox of its own before any
+learner code runs:
+
+1. the child connects to the worker's *hello* socket, so the worker learns its process id
+   (``SO_PEERCRED``) and puts it in the kernel's cgroup, and waits for the worker's go;
+2. it unshares new mount, PID, network, IPC and UTS namespaces and forks the kernel, which
+   is process 1 of its PID namespace: when the kernel exits, everything it started dies;
+3. the kernel mounts a fresh ``/proc``, ``/tmp``, ``/dev/shm`` and home folder (a copy of the
+   warmed one), sets its resource limits, enters its work folder, gives up every privilege
+   (root: the sandbox's user id; in a user namespace: every capability) and starts ipykernel.
+
+This file is run by source (``python -I -c``), not imported from the package, because the
+sandbox shows the kernel none of the grader's code: it uses only the standard library and
+the modules it preloads.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import socket
+import sys
+import threading
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_NOSUID, MS_NODEV, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 2, 4, 4096, 8192, 16384, 1 << 18
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP = 1, 24
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+#: Exit codes of a child that could not set up its sandbox (the worker reports them).
+SETUP_FAILED = 97
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def mount(source: str, target: str, fstype: str | None, flags: int = 0, data: str = "") -> None:
+    """``mount(2)``."""
+    _check(
+        _libc.mount(
+            source.encode(),
+            target.encode(),
+            fstype.encode() if fstype else None,
+            ctypes.c_ulong(flags),
+            data.encode() if data else None,
+        ),
+        f"mount {target}",
+    )
+
+
+def unshare(flags: int) -> None:
+    """``unshare(2)`` (``os.unshare`` is new in Python 3.12)."""
+    _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
+
+
+def preload(modules: list[str]) -> None:
+    """Import ``modules`` (a missing one is skipped) and check that none started a thread."""
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    if threading.active_count() != 1:
+        raise SystemExit("autograder zygote: a preloaded module started a thread")
+
+
+def drop_privileges(uid: int, gid: int) -> None:
+    """Become ``uid``/``gid`` with no capability left, for good.
+
+    As root this is a change of user (which clears every capability); in a user namespace,
+    where the id stays, the capabilities are cleared explicitly: the bounding set, the
+    ambient set, then effective, permitted and inheritable.
+    """
+    last = int(open("/proc/sys/kernel/cap_last_cap").read())
+    for cap in range(last + 1):
+        _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    if os.getuid() != uid or os.getgid() != gid:
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    data = (ctypes.c_uint32 * 6)()
+    _check(_libc.capset(header, data), "capset")
+    status = open("/proc/self/status").read()
+    caps = {line.split(":")[0]: line.split()[1] for line in status.splitlines() if "Cap" in line}
+    if any(int(caps[k], 16) for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")):
+        raise OSError(f"capabilities left: {caps}")
+
+
+def build_sandbox(request: dict) -> None:
+    """Inside the new namespaces: fresh ``/proc``, ``/tmp``, ``/dev/shm`` and home, limits."""
+    mount("none", "/", None, MS_REC | MS_PRIVATE)
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV)
+    size = request["tmp_bytes"]
+    sized = f",size={size}" if size else ""
+    # the work folder may lie under /tmp: carry it over to the fresh /tmp
+    workdir, carry = request["workdir"], request["staging"] + "/work"
+    mount(workdir, carry, None, MS_BIND)
+    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777{sized}")
+    os.makedirs(workdir, exist_ok=True)
+    mount(carry, workdir, None, MS_MOVE)
+    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777{sized}")
+    home, fresh = request["home"], request["staging"] + "/home"
+    mount("tmpfs", fresh, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0700{sized}")
+    shutil.copytree(home, fresh, symlinks=True, dirs_exist_ok=True)
+    for root, dirs, files in os.walk(fresh):
+        for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
+            os.chown(name, request["uid"], request["gid"], follow_symlinks=False)
+    mount(fresh, home, None, MS_MOVE)
+    for limit, value in (
+        (resource.RLIMIT_AS, request["memory_bytes"]),
+        (resource.RLIMIT_FSIZE, request["file_bytes"]),
+        (resource.RLIMIT_NPROC, request["max_processes"]),
+        (resource.RLIMIT_CORE, 0),
+    ):
+        resource.setrlimit(limit, (value, value))
+    os.chdir(request["workdir"])
+
+
+def enter_sandbox(request: dict, lifeline: int) -> None:
+    """Process 1 of the kernel's PID namespace: build its sandbox and give up privileges.
+
+    The kernel dies with the child that waits for it (a change of user clears the parent
+    death signal, so it is set last); ``lifeline`` is a pipe whose other end only that child
+    holds: at end of file, it died before the signal was set.
+    """
+    build_sandbox(request)
+    drop_privileges(request["uid"], request["gid"])
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if select.select([lifeline], [], [], 0)[0]:
+        raise SystemExit(SETUP_FAILED)
+    os.close(lifeline)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:  # a fork shares its parent's random state: give each kernel its own
+        numpy.random.seed()
+
+
+def run_kernel(request: dict) -> None:
+    """Become ipykernel, with the arguments of the kernelspec's command line."""
+    os.dup2(os.open(os.devnull, os.O_RDWR), 2)  # the learner's stderr is not the worker's log
+    sys.argv = ["ipykernel_launcher", *request["argv"]]
+    from ipykernel import kernelapp
+
+    kernelapp.launch_new_instance()
+
+
+def run_probe(request: dict) -> None:
+    """Run the sandbox check's code (see :func:`autograder.sandbox.require_sandbox`)."""
+    exec(compile(request["probe"], "<sandbox probe>", "exec"), {"__name__": "__probe__"})
+
+
+def child(request: dict) -> int:
+    """The forked child: be let in by the worker, unshare, fork the kernel and wait for it."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):  # stderr stays the worker's log until the kernel starts
+        os.dup2(null, fd)
+    os.closerange(3, 1024)
+    if "hello" in request:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as hello:
+            hello.settimeout(60)
+            hello.connect(request["hello"])
+            if hello.recv(1) != b"g":
+                return SETUP_FAILED
+    unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
+    lifeline, held = os.pipe()
+    kernel = os.fork()
+    if kernel == 0:
+        code = 0
+        try:
+            os.close(held)
+            enter_sandbox(request, lifeline)
+            (run_probe if "probe" in request else run_kernel)(request)
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else 1
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+            code = SETUP_FAILED
+        os._exit(code)
+    os.close(lifeline)
+    _, status = os.waitpid(kernel, 0)
+    return os.waitstatus_to_exitcode(status) & 0xFF
+
+
+def serve(stdin, stdout) -> None:
+    """Fork a child for every request line on ``stdin``; say its process id on ``stdout``."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    for line in stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            code = SETUP_FAILED
+            try:
+                code = child(request)
+            finally:
+                os._exit(code)
+        stdout.write(json.dumps({"pid": pid}) + "\n")
+        stdout.flush()
+
+
+def main() -> None:
+    """``zygote.py PRELOAD_JSON``: serve; ``zygote.py --probe REQUEST_JSON``: check the
+    sandbox once (the exit code is the probe's)."""
+    if sys.argv[1:2] == ["--probe"]:
+        sys.stdout.flush()
+        sys.exit(child(json.loads(sys.argv[2])))
+    modules = json.loads(sys.argv[1]) if len(sys.argv) > 1 else []
+    preload(modules)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    ready = sorted(m for m in modules if m in sys.modules)
+    sys.stdout.write(json.dumps({"ready": ready, "cpu": usage.ru_utime + usage.ru_stime}) + "\n")
+    sys.stdout.flush()
+    serve(sys.stdin, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
