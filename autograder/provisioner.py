@@ -19,13 +19,15 @@ import json
 import os
 import sys
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Any as AnyTrait
-from traitlets import Dict
+from traitlets import Dict, DottedObjectName
 
 from autograder.forkserver import ForkServer
 from autograder.sandbox import Sandbox
@@ -70,7 +72,22 @@ class SandboxProvisioner(LocalProvisioner):
         argv = list(cmd[cmd.index("ipykernel_launcher") + 1 :])
         self.process = await asyncio.to_thread(server.spawn, box.kernel_request(workdir, argv))
         self.pid, self.pgid, self.cwd = self.process.pid, None, workdir
+        await self._until_bound()
         return self.connection_info
+
+    async def _until_bound(self, timeout: float = 60.0) -> None:
+        """Wait until the kernel has made its sockets, so the client's first connection
+        succeeds (ZeroMQ would otherwise retry only every 100 ms)."""
+        info = self.connection_info
+        if info.get("transport") != "ipc":
+            return
+        ports = [v for k, v in info.items() if k.endswith("_port")]
+        paths = [Path(f"{info['ip']}-{port}") for port in ports]
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not all(path.exists() for path in paths):
+            if self.process.poll() is not None or asyncio.get_running_loop().time() > deadline:
+                return  # the client's own wait says the kernel died or timed out
+            await asyncio.sleep(0.005)
 
     async def wait(self) -> int | None:
         # the parent's own wait polls every 100 ms; a forked kernel exits in a few
@@ -80,10 +97,43 @@ class SandboxProvisioner(LocalProvisioner):
         return await super().wait()
 
 
+class ReadyClient(AsyncKernelClient):
+    """jupyter_client's asynchronous client, whose wait for a new kernel does not idle.
+
+    The inherited ``wait_for_ready`` ends by waiting 0.2 s for IOPub to fall silent, on every
+    kernel start; this one drains what IOPub already holds instead. A kernel is ready when it
+    has answered ``kernel_info`` on the shell channel and IOPub carries its messages.
+    """
+
+    async def wait_for_ready(self, timeout: float | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (timeout if timeout is not None else float("inf"))
+        while True:
+            self.kernel_info()
+            try:
+                reply = await self.shell_channel.get_msg(timeout=1)
+            except Empty:
+                reply = None
+            if reply is not None and reply["msg_type"] == "kernel_info_reply":
+                try:
+                    await self.iopub_channel.get_msg(timeout=0.5)
+                except Empty:
+                    pass  # IOPub not connected yet: ask again
+                else:
+                    break  # (the kernel is this installation's ipykernel: same protocol)
+            if not await self.is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if loop.time() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+        while await self.iopub_channel.msg_ready():
+            await self.iopub_channel.get_msg(timeout=0)
+
+
 class ForkedKernelManager(AsyncKernelManager):
     """A kernel manager that holds the fork server its provisioner forks kernels from."""
 
     fork_server = AnyTrait(None, allow_none=True, help="the worker's ForkServer")
+    client_class = DottedObjectName("autograder.provisioner.ReadyClient")
 
 
 def sandbox_from_dict(fields: dict) -> Sandbox:

@@ -4,7 +4,6 @@ on this machine: a fork bomb, a memory bomb that forks, and the disk fillers.)""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest

@@ -760,7 +760,6 @@ HOSTILE: dict[str, Case] = {
 CASES.update(HOSTILE)
 
 
-
 def _attack_case(name: str, spec: dict) -> Case:
     """A :class:`Case` from one entry of :data:`tests.corpus.hostile_learner.ATTACKS`."""
     assignment = spec.get("assignment", EXERCISE)
