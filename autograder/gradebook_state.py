@@ -2,7 +2,7 @@
 "flagged" mark that puts a submission needing attention on the formgrader's list.
 
 Everything goes through nbgrader's :class:`~nbgrader.api.Gradebook`: the points are its
-grades (autograded: a grade with an ``auto_score``; manual: one without, such as the written
+grades (autograded: a test cell's; manual: a graded answer cell's, such as the written
 answer), the lateness is its own ``total_seconds_late`` (the hand-in's timestamp against the
 assignment's due date and the learner's extension), and the flag is
 ``SubmittedNotebook.flagged``, which the formgrader shows and filters on.
@@ -20,6 +20,8 @@ from autograder.coursedir import ensure_alembic_on_path
 #: Flag kinds that do not, alone, put a hand-in on the formgrader's flagged list: a missing
 #: notebook has nothing to look at (the report lists it apart).
 NOT_FLAGGED = frozenset({"missing"})
+#: How intake says a folder had no notebook at all (autograder/intake.py): the same as missing.
+PLAIN_MISSING = ": missing notebook"
 
 
 def _gradebook(db_url: str, course_id: str) -> Gradebook:
@@ -31,8 +33,10 @@ def _gradebook(db_url: str, course_id: str) -> Gradebook:
 class HandinState:
     """The gradebook's view of one learner's submission of one assignment.
 
-    ``auto_*`` are the autograded points, ``manual_*`` the points a human grades (``pending``:
-    those not graded yet); ``seconds_late`` is 0 for a hand-in on time or without due date.
+    ``auto_*`` are the autograded points (the test cells), ``manual_*`` the points of graded
+    answer cells, which a human grades (``pending``: those still waiting for it; an answer left
+    as released scores 0 without waiting, as nbgrader decides); ``seconds_late`` is 0 for a
+    hand-in on time or without due date.
 
     Examples
     --------
@@ -80,16 +84,20 @@ def read_state(db_url: str, course_id: str, pairs: Iterable[tuple[str, str]]) ->
             state = HandinState(score=float(sub.score), max_score=float(sub.max_score))
             for notebook in sub.notebooks:
                 state.flagged = state.flagged or bool(notebook.flagged)
+                # a graded answer cell (the written answer) is graded by a human; a graded
+                # cell that is no answer cell is an autograder test
+                answers = {cell.name for cell in notebook.notebook.solution_cells}
                 for grade in notebook.grades:
-                    if grade.auto_score is not None:
-                        state.auto_score += float(grade.score or 0)
-                        state.auto_max += float(grade.max_score)
-                    else:
-                        state.manual_max += float(grade.max_score)
-                        if grade.manual_score is None or grade.needs_manual_grade:
-                            state.manual_pending += float(grade.max_score)
-                        else:
-                            state.manual_score += float(grade.score or 0)
+                    points, got = float(grade.max_score), float(grade.score or 0)
+                    if grade.name not in answers:
+                        state.auto_score += got
+                        state.auto_max += points
+                        continue
+                    state.manual_max += points
+                    if grade.needs_manual_grade:
+                        state.manual_pending += points
+                    else:  # graded by hand, or an answer left as released (nbgrader: 0)
+                        state.manual_score += got
             state.timestamp = sub.timestamp.isoformat() if sub.timestamp else None
             state.duedate = sub.duedate.isoformat() if sub.duedate else None
             state.seconds_late = float(sub.total_seconds_late or 0)
@@ -116,8 +124,15 @@ def needs_flag(flags: Iterable[Iterable[str]]) -> bool:
     --------
     >>> needs_flag([["suspicious", "uses ctypes"]]), needs_flag([["missing", "not handed in"]])
     (True, False)
+    >>> needs_flag([["intake", "ada/a1/a1.ipynb: missing notebook"], ["missing", "none read"]])
+    False
+    >>> needs_flag([["intake", "zip bomb: not unpacked, not graded"], ["missing", "none read"]])
+    True
     """
-    return any(kind not in NOT_FLAGGED for kind, _ in flags)
+    return any(
+        kind not in NOT_FLAGGED and not (kind == "intake" and detail.endswith(PLAIN_MISSING))
+        for kind, detail in flags
+    )
 
 
 def flag_in_gradebook(db_url: str, course_id: str, outcomes: Iterable) -> list[tuple[str, str]]:

@@ -108,6 +108,29 @@ def _reasons(outcome) -> list[str]:
     return [f"{ATTENTION.get(k, k)}: {'; '.join(d)}" for k, d in merged.items()]
 
 
+def plain_message(message: str) -> str:
+    """A test's message as the report shows it: without the ``AssertionError:`` every
+    failed check starts with (other exception names stay: they say what went wrong).
+
+    Examples
+    --------
+    >>> plain_message("AssertionError: it moved uphill"), plain_message("ValueError: bad")
+    ('it moved uphill', 'ValueError: bad')
+    """
+    return message.removeprefix("AssertionError: ")
+
+
+def when(stamp: str | None) -> str:
+    """A gradebook time (naive UTC, ISO format) for people.
+
+    Examples
+    --------
+    >>> when("2026-11-30T14:05:00.250000"), when(None)
+    ('2026-11-30 14:05 UTC', '')
+    """
+    return f"{stamp[:10]} {stamp[11:16]} UTC" if stamp else ""
+
+
 def late_by(seconds: float) -> str:
     """How late, in words an instructor reads at a glance.
 
@@ -189,6 +212,7 @@ def summarise(outcomes: list, states: dict, missing_from_roster: list | None = N
                 "max_score": state.max_score,
                 "auto_score": None if status == "not graded" else state.auto_score,
                 "auto_max": state.auto_max,
+                "manual_score": state.manual_score,
                 "manual_max": state.manual_max,
                 "manual_pending": state.manual_pending,
                 "timestamp": state.timestamp,
@@ -267,6 +291,7 @@ def plots(summary: dict) -> dict[str, str]:
 
     matplotlib.use("agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     images = {}
     for assignment in sorted({s["assignment"] for s in summary["students"]}):
@@ -290,6 +315,8 @@ def plots(summary: dict) -> dict[str, str]:
         left.set_title(title)
         left.set_xlabel("autograded points")
         left.set_ylabel("learners")
+        left.xaxis.set_major_locator(MaxNLocator(integer=True))
+        left.yaxis.set_major_locator(MaxNLocator(integer=True))
         tests = summary["tests"].get(assignment, {})
         names = list(tests)
         rates = [100 * tests[n]["pass_rate"] for n in names]
@@ -298,7 +325,15 @@ def plots(summary: dict) -> dict[str, str]:
         right.invert_yaxis()
         right.set_title(f"pass rate of each test (%), {len(rows)} hand-ins")
         for y, rate in enumerate(rates):
-            right.text(min(rate + 2, 85), y, f"{rate:.0f}%", va="center")
+            inside = rate > 80  # a label past the bar's end would leave the axes
+            right.text(
+                rate - 2 if inside else rate + 2,
+                y,
+                f"{rate:.0f}%",
+                va="center",
+                ha="right" if inside else "left",
+                color="white" if inside else "black",
+            )
         fig.tight_layout()
         images[assignment] = _png(fig)
         plt.close(fig)
@@ -349,6 +384,8 @@ def render_html(summary: dict, images: dict[str, str], title: str, feedback_link
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    environment.filters["plain"] = plain_message
+    environment.filters["when"] = when
     script = (TEMPLATES / "report_sort.js").read_text(encoding="utf-8")
     style = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     assignments = sorted(
