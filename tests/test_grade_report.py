@@ -172,9 +172,13 @@ def _row(report: dict, student: str) -> dict:
     return next(r for r in report["students"] if r["student"] == student)
 
 
-def _group(report: dict, assignment: str, words: str) -> dict:
+def _group(report: dict, assignment: str, words: str, test: str | None = None) -> dict:
     found = [
-        g for g in report["misconceptions"] if g["assignment"] == assignment and words in g["hint"]
+        g
+        for g in report["misconceptions"]
+        if g["assignment"] == assignment
+        and words in g["hint"]
+        and (test is None or test in g["tests"])
     ]
     assert len(found) == 1, [g["hint"] for g in report["misconceptions"]]
     return found[0]
@@ -198,8 +202,12 @@ def test_each_learner_has_every_test_with_their_hint(report_run):
 
 def test_failures_are_grouped_by_misconception_with_every_learner(report_run):
     report = report_run["report"]
-    assert _group(report, EXERCISE, "moved uphill")["students"] == ["bob", "cy"]
+    # each test of the update names the mistake, so one misconception is one group per test
+    for test in ("test_update_numbers", "test_update_arrays", "test_update_converges"):
+        assert _group(report, EXERCISE, "moved uphill", test)["students"] == ["bob", "cy"]
+        assert _group(report, EXERCISE, "learning rate is ignored", test)["students"] == ["eve"]
     assert _group(report, EXERCISE, "changed the input array in place")["students"] == ["dee"]
+    assert _group(report, EXERCISE, "was changed in place")["students"] == ["dee"]
     assert _group(report, EXERCISE, "diverges")["students"] == ["eve"]
     assert _group(report, GRADIENT, "not the sum")["students"] == ["kim", "mo"]
     assert _group(report, GRADIENT, "partial derivatives are swapped")["students"] == ["jo"]
@@ -279,7 +287,7 @@ def test_learner_text_stays_text_in_the_page(report_run):
 
 
 def _open(page_path: Path, browser) -> tuple:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
     outside: list[str] = []
 
     def local_only(route) -> None:
@@ -331,7 +339,7 @@ def test_sorting_works_and_no_learner_script_runs_in_chromium(report_run):
         page.wait_for_timeout(300)
         pwned = page.evaluate("() => window.__pwned === undefined ? null : window.__pwned")
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.locator("#a-2").scroll_into_view_if_needed()
+        page.evaluate("() => document.querySelectorAll('.wide').forEach(d => d.scrollLeft = 0)")
         page.screenshot(path=str(SCREENSHOT), full_page=True)
         context.close()
     assert pwned is None, f"learner script ran: {pwned}"
