@@ -120,6 +120,18 @@ def plain_message(message: str) -> str:
     return message.removeprefix("AssertionError: ")
 
 
+def breakable(name: str) -> Markup:
+    """``name`` escaped, with a line-break opportunity after each ``_`` (long test names in
+    narrow column titles).
+
+    Examples
+    --------
+    >>> str(breakable("test_<b>"))
+    'test_<wbr>&lt;b&gt;'
+    """
+    return Markup(str(Markup.escape(name)).replace("_", "_<wbr>"))
+
+
 def when(stamp: str | None) -> str:
     """A gradebook time (naive UTC, ISO format) for people.
 
@@ -386,6 +398,7 @@ def render_html(summary: dict, images: dict[str, str], title: str, feedback_link
     )
     environment.filters["plain"] = plain_message
     environment.filters["when"] = when
+    environment.filters["breakable"] = breakable
     script = (TEMPLATES / "report_sort.js").read_text(encoding="utf-8")
     style = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     assignments = sorted(
