@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +44,7 @@ from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import SaveAutoGrades
 from sqlalchemy.exc import SAWarning
+from tqdm import tqdm
 
 from autograder import cgroups
 from autograder.coursedir import (
@@ -324,54 +325,32 @@ def grader_failure(sub: Submission | Handin, step: str, error: BaseException) ->
 
 
 # --- progress ------------------------------------------------------------------------------
-class Progress:
-    """A one-line progress bar on a stream: done / total, rate, time left.
+def progress_bar(total: int, enabled: bool = True, stream=None) -> tqdm:
+    """tqdm's bar over the hand-ins to grade: done / total, rate, time left (``--no-progress``:
+    ``enabled=False``, nothing is written). Off a terminal it writes a line at most every 30 s.
 
     Examples
     --------
     >>> import io
     >>> out = io.StringIO()
-    >>> bar = Progress(4, out, clock=iter([0.0, 2.0, 2.0]).__next__)
-    >>> bar.update(2)
-    >>> "2/4" in out.getvalue() and "1.00/s" in out.getvalue() and "left 0:00:02" in out.getvalue()
+    >>> with progress_bar(4, stream=out) as bar:
+    ...     bar.update(4)
+    >>> "4/4" in out.getvalue()
+    True
+    >>> progress_bar(4, enabled=False).disable
     True
     """
-
-    def __init__(self, total: int, stream=sys.stderr, clock: Callable[[], float] = time.monotonic):
-        self.total, self.stream, self.clock = total, stream, clock
-        self.start = clock()
-        self.tty = hasattr(stream, "isatty") and stream.isatty()
-        self.last_shown = -1
-
-    def update(self, done: int) -> None:
-        elapsed = max(self.clock() - self.start, 1e-9)
-        rate = done / elapsed
-        left = (self.total - done) / rate if rate > 0 else 0.0
-        width = 30
-        filled = int(width * done / max(self.total, 1))
-        line = (
-            f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} "
-            f"{rate:.2f}/s left {_clock(left)}"
-        )
-        if self.tty:
-            self.stream.write("\r" + line)
-        else:
-            step = max(1, self.total // 20)
-            if done != self.total and done - self.last_shown < step:
-                return
-            self.stream.write(line + "\n")
-        self.last_shown = done
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    stream = stream if stream is not None else sys.stderr
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    return tqdm(
+        total=total,
+        desc="grading",
+        unit="hand-in",
+        file=stream,
+        disable=not enabled,
+        mininterval=0.5 if tty else 30,
+        dynamic_ncols=tty,
+    )
 
 
 def remove_stale_scratch() -> list[Path]:
@@ -531,8 +510,10 @@ def grade_class(
         result.csv = export_grades(course, out_dir / "grades.csv", skip)
     phases["feedback"] = time.monotonic() - mark
     mark = time.monotonic()
+    from autograder.gradebook_state import flag_in_gradebook
     from autograder.report import write_report
 
+    flag_in_gradebook(course.db_url, course.course_id, result.outcomes)
     result.seconds = round(time.monotonic() - started, 1)
     result.report = write_report(course, result, assignments)
     phases["report"] = time.monotonic() - mark
@@ -587,20 +568,19 @@ class Pool:
         if not todo:
             return []
         workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
-        bar = Progress(len(todo)) if progress else None
         fresh: list[Outcome] = []
         # spawn: each worker starts clean (no inherited ZeroMQ contexts or database connections)
         context = multiprocessing.get_context("spawn")
-        with context.Pool(workers, initializer=init_worker, initargs=(self.setup,)) as pool:
+        with (
+            progress_bar(len(todo), progress) as bar,
+            context.Pool(workers, initializer=init_worker, initargs=(self.setup,)) as pool,
+        ):
             # the longest submissions first would be ideal; size is a cheap stand-in
             order = sorted(todo, key=lambda h: -_size(h))
             for outcome in pool.imap_unordered(grade_task, self.tasks(order)):
                 fresh.append(self.save(outcome))
-                if bar:
-                    bar.update(len(fresh))
+                bar.update(1)
                 if stop_after is not None and len(fresh) >= stop_after:
                     pool.terminate()
                     break
-        if bar:
-            bar.close()
         return fresh

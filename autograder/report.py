@@ -1,20 +1,32 @@
-"""The one-page report of a grading run: scores, pass rate of every test, who needs attention.
+"""The report of a grading run: whom to help, and with what.
 
-:func:`summarise` turns the run's outcomes and the gradebook's scores into plain data;
-:func:`render_html` turns that into one self-contained HTML page (plots embedded as PNG);
-:func:`write_report` writes ``report.html`` and ``report.json`` next to ``grades.csv``.
+:func:`summarise` turns the run's outcomes and the gradebook's state of each hand-in
+(:mod:`autograder.gradebook_state`) into plain data: every learner's result per test with
+their hint, the failures grouped by misconception (:mod:`autograder.misconceptions`), the pass
+rate of every test over the hand-ins there are (missing ones are listed apart), autograded
+points apart from the points a human still has to grade, late hand-ins and by how much, and
+the submissions that need attention. :func:`render_html` renders that with the Jinja2
+template ``templates/report.html.j2`` (autoescaped: learner text stays text) into one
+self-contained page whose Content-Security-Policy lets only its own sorting script and style
+run; :func:`write_report` writes ``report.html`` and ``report.json`` next to ``grades.csv``.
 """
 
 from __future__ import annotations
 
 import base64
-import html
+import hashlib
 import io
 import json
 from collections import Counter
 from pathlib import Path
 
-from nbgrader.api import Gradebook, MissingEntry
+import jinja2
+from markupsafe import Markup
+
+from autograder.gradebook_state import HandinState, needs_flag, read_state, roster
+from autograder.misconceptions import SKIPPED_PREFIXES, group_failures, hint_of
+
+TEMPLATES = Path(__file__).parent / "templates"
 
 #: Flag kinds that put a submission on the "needs attention" list, and how the report says it.
 ATTENTION = {
@@ -34,6 +46,7 @@ ATTENTION = {
     "disk": "disk quota",
     "feedback": "no feedback page",
     "restored": "metadata restored",
+    "mismatch": "nbgrader scored a cell otherwise than the trusted runner judged it",
 }
 
 
@@ -73,26 +86,105 @@ def settle_fates(entries: list, outcomes: list) -> list[dict]:
     return rows
 
 
-def summarise(outcomes: list, scores: dict, manual: set) -> dict:
-    """Plain data for the report.
+def _not_graded(outcome) -> bool:
+    return outcome.graded is None and any(kind == "grader" for kind, _ in outcome.flags)
+
+
+def _missing(outcome) -> bool:
+    """A hand-in with no notebook to run: listed apart, never in a pass rate."""
+    return outcome.graded is None and any(kind == "missing" for kind, _ in outcome.flags)
+
+
+def _status(outcome) -> str:
+    if _not_graded(outcome):
+        return "not graded"
+    return "missing" if _missing(outcome) else "graded"
+
+
+def _reasons(outcome) -> list[str]:
+    merged: dict[str, list[str]] = {}
+    for kind, detail in outcome.flags:
+        merged.setdefault(kind, []).append(detail)
+    return [f"{ATTENTION.get(k, k)}: {'; '.join(d)}" for k, d in merged.items()]
+
+
+def plain_message(message: str) -> str:
+    """A test's message as the report shows it: without the ``AssertionError:`` every
+    failed check starts with (other exception names stay: they say what went wrong).
+
+    Examples
+    --------
+    >>> plain_message("AssertionError: it moved uphill"), plain_message("ValueError: bad")
+    ('it moved uphill', 'ValueError: bad')
+    """
+    return message.removeprefix("AssertionError: ")
+
+
+def breakable(name: str) -> Markup:
+    """``name`` escaped, with a line-break opportunity after each ``_`` (long test names in
+    narrow column titles).
+
+    Examples
+    --------
+    >>> str(breakable("test_<b>"))
+    'test_<wbr>&lt;b&gt;'
+    """
+    return Markup(str(Markup.escape(name)).replace("_", "_<wbr>"))
+
+
+def when(stamp: str | None) -> str:
+    """A gradebook time (naive UTC, ISO format) for people.
+
+    Examples
+    --------
+    >>> when("2026-11-30T14:05:00.250000"), when(None)
+    ('2026-11-30 14:05 UTC', '')
+    """
+    return f"{stamp[:10]} {stamp[11:16]} UTC" if stamp else ""
+
+
+def late_by(seconds: float) -> str:
+    """How late, in words an instructor reads at a glance.
+
+    Examples
+    --------
+    >>> late_by(90), late_by(3 * 3600 + 120), late_by(2 * 86400 + 3600), late_by(0)
+    ('2 min', '3 h 2 min', '2 d 1 h', '')
+    """
+    if seconds <= 0:
+        return ""
+    minutes = int(-(-seconds // 60))
+    days, hours, minutes = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
+def summarise(outcomes: list, states: dict, missing_from_roster: list | None = None) -> dict:
+    """Plain data for the report (and ``report.json``).
 
     Parameters
     ----------
     outcomes : list of Outcome
-    scores : dict
-        ``(student, assignment) -> (score, max_score)`` from the gradebook.
-    manual : set
-        ``(student, assignment)`` pairs that wait for manual grading.
+    states : dict
+        ``(student, assignment) -> HandinState`` from the gradebook
+        (:func:`autograder.gradebook_state.read_state`).
+    missing_from_roster : list of (student, assignment), optional
+        Learners the gradebook knows who handed in nothing for an assignment graded here.
 
     Examples
     --------
     >>> from autograder.records import Outcome
     >>> a = Outcome("ada", "a1", "a1", "0", tests={"t": {"passed": True, "message": ""}})
     >>> b = Outcome("bob", "a1", "a1", "0", flags=[["crash", "kernel died in cell 3"]],
-    ...             tests={"t": {"passed": False, "message": "KernelDied: ..."}})
-    >>> s = summarise([a, b], {("ada", "a1"): (1, 1), ("bob", "a1"): (0, 1)}, set())
+    ...             tests={"t": {"passed": False, "message": "AssertionError: got 0.3"}})
+    >>> c = Outcome("cy", "a1", "a1", "0", flags=[["missing", "a1.ipynb not handed in"]])
+    >>> s = summarise([a, b, c], {("ada", "a1"): HandinState(1, 1, 1, 1),
+    ...                           ("bob", "a1"): HandinState(0, 1, 0, 1)})
     >>> s["tests"]["a1"]["t"]["pass_rate"], [x["student"] for x in s["attention"]]
     (0.5, ['bob'])
+    >>> [m["student"] for m in s["missing"]], s["misconceptions"][0]["hint"]
+    (['cy'], 'AssertionError: got …')
     """
     tests: dict[str, dict[str, dict]] = {}
     for outcome in outcomes:
@@ -100,82 +192,164 @@ def summarise(outcomes: list, scores: dict, manual: set) -> dict:
             tests.setdefault(outcome.assignment, {}).setdefault(
                 test, {"passed": 0, "total": 0, "messages": Counter()}
             )
-    for outcome in outcomes:
-        if _not_graded(outcome):  # no grade at all: not in the pass rates either
-            continue
+    failures = []
+    students = []
+    for outcome in sorted(outcomes, key=lambda o: (o.assignment, o.student)):
+        status = _status(outcome)
+        state = states.get((outcome.student, outcome.assignment), HandinState())
+        results = {}
         for test, entry in tests.get(outcome.assignment, {}).items():
-            # a notebook that could not be run (missing, not a notebook) fails every test
+            # a notebook that could not be run (not a notebook) fails every test
             result = outcome.tests.get(test, {"passed": False, "message": "no notebook run"})
+            message = "" if result["passed"] else result["message"]
+            counted = message and not message.startswith(SKIPPED_PREFIXES)
+            results[test] = {
+                "passed": bool(result["passed"]),
+                "message": message,
+                "hint": hint_of(message) if counted else "",
+            }
+            if status != "graded":  # missing or not graded: in no pass rate
+                continue
             entry["total"] += 1
             entry["passed"] += bool(result["passed"])
-            if (
-                not result["passed"]
-                and result["message"]
-                and not result["message"].startswith("GraderStop")
-            ):
-                entry["messages"][result["message"]] += 1
+            if counted:
+                entry["messages"][results[test]["hint"]] += 1
+                failures.append((outcome.assignment, outcome.student, test, message))
+        students.append(
+            {
+                "student": outcome.student,
+                "assignment": outcome.assignment,
+                "status": status,
+                "score": None if status == "not graded" else state.score,
+                "max_score": state.max_score,
+                "auto_score": None if status == "not graded" else state.auto_score,
+                "auto_max": state.auto_max,
+                "manual_score": state.manual_score,
+                "manual_max": state.manual_max,
+                "manual_pending": state.manual_pending,
+                "timestamp": state.timestamp,
+                "duedate": state.duedate,
+                "seconds_late": state.seconds_late,
+                "late_by": late_by(state.seconds_late),
+                "flags": [k for k, _ in outcome.flags],
+                "needs_attention": needs_flag(outcome.flags),
+                "flagged": state.flagged,
+                "seconds": outcome.seconds,
+                "tests": results if status == "graded" else {},
+            }
+        )
     for per_assignment in tests.values():
         for entry in per_assignment.values():
             entry["pass_rate"] = entry["passed"] / entry["total"] if entry["total"] else 0.0
-            entry["messages"] = entry["messages"].most_common(3)
+            entry["messages"] = entry["messages"].most_common()
     attention = []
     first = sorted(outcomes, key=lambda o: (not _not_graded(o), o.assignment, o.student))
     for outcome in first:
-        merged: dict[str, list[str]] = {}
-        for kind, detail in outcome.flags:
-            merged.setdefault(kind, []).append(detail)
-        reasons = [f"{ATTENTION.get(k, k)}: {'; '.join(d)}" for k, d in merged.items()]
-        if (outcome.student, outcome.assignment) in manual:
+        if not needs_flag(outcome.flags):
+            continue
+        state = states.get((outcome.student, outcome.assignment), HandinState())
+        reasons = _reasons(outcome)
+        if state.manual_pending:
             reasons.append("needs manual grading: written answer")
-        hard = [k for k, _ in outcome.flags if k != "suspicious"]
-        if hard or any(k == "suspicious" for k, _ in outcome.flags):
-            attention.append(
-                {
-                    "student": outcome.student,
-                    "assignment": outcome.assignment,
-                    "status": "not graded" if _not_graded(outcome) else "graded",
-                    "reasons": reasons,
-                    "kinds": sorted({ATTENTION.get(k, k) for k, _ in outcome.flags}),
-                }
-            )
-    per_student = [
-        {
-            "student": o.student,
-            "assignment": o.assignment,
-            "status": "not graded" if _not_graded(o) else "graded",
-            "score": None if _not_graded(o) else scores.get((o.student, o.assignment), (0, 0))[0],
-            "max_score": scores.get((o.student, o.assignment), (0, 0))[1],
-            "flags": [k for k, _ in o.flags],
-            "seconds": o.seconds,
-        }
+        attention.append(
+            {
+                "student": outcome.student,
+                "assignment": outcome.assignment,
+                "status": _status(outcome),
+                "reasons": reasons,
+                "kinds": sorted({ATTENTION.get(k, k) for k, _ in outcome.flags}),
+                "flagged": state.flagged,
+            }
+        )
+    missing = [
+        {"student": o.student, "assignment": o.assignment, "reasons": _reasons(o)}
         for o in sorted(outcomes, key=lambda o: (o.assignment, o.student))
+        if _missing(o)
+    ] + [
+        {
+            "student": student,
+            "assignment": assignment,
+            "reasons": ["on the gradebook's roster, nothing handed in"],
+        }
+        for student, assignment in sorted(missing_from_roster or [])
     ]
+    late = [
+        {k: row[k] for k in ("student", "assignment", "timestamp", "duedate", "seconds_late")}
+        | {"late_by": row["late_by"]}
+        for row in sorted(students, key=lambda r: -r["seconds_late"])
+        if row["seconds_late"] > 0 and row["status"] != "not graded"
+    ]
+    manual = sorted(
+        f"{r['student']}/{r['assignment']}"
+        for r in students
+        if r["manual_pending"] and r["status"] == "graded"
+    )
     return {
         "submissions": len(outcomes),
         "tests": tests,
+        "misconceptions": group_failures(failures),
         "attention": attention,
-        "students": per_student,
-        "manual": sorted(f"{s}/{a}" for s, a in manual),
+        "students": students,
+        "missing": missing,
+        "late": late,
+        "manual": manual,
     }
 
 
-def _not_graded(outcome) -> bool:
-    return outcome.graded is None and any(kind == "grader" for kind, _ in outcome.flags)
+def plots(summary: dict) -> dict[str, str]:
+    """Base64 PNGs per assignment: the autograded points of the hand-ins there are (the points
+    a human still grades are said apart in the title) and the pass rate of every test."""
+    import matplotlib
 
+    matplotlib.use("agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-def gradebook_scores(course, pairs: set) -> tuple[dict, set]:
-    """``(student, assignment) -> (score, max_score)`` and the pairs needing manual grading."""
-    scores, manual = {}, set()
-    with Gradebook(course.db_url, course.course_id) as gb:
-        for student, assignment in pairs:
-            try:
-                sub = gb.find_submission(assignment, student)
-            except MissingEntry:
-                continue
-            scores[(student, assignment)] = (float(sub.score), float(sub.max_score))
-            if sub.needs_manual_grade:
-                manual.add((student, assignment))
-    return scores, manual
+    images = {}
+    for assignment in sorted({s["assignment"] for s in summary["students"]}):
+        rows = [
+            s
+            for s in summary["students"]
+            if s["assignment"] == assignment and s["status"] == "graded"
+        ]
+        top = max((r["auto_max"] for r in rows), default=0) or 1
+        manual = max((r["manual_max"] for r in rows), default=0)
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2))
+        left.hist(
+            [r["auto_score"] for r in rows],
+            bins=[x - 0.5 for x in range(int(top) + 2)],
+            color="#0072B2",
+            edgecolor="white",
+        )
+        title = f"{assignment}: autograded points (out of {top:g})"
+        if manual:
+            title += f"\n+ {manual:g} graded by hand, not counted here"
+        left.set_title(title)
+        left.set_xlabel("autograded points")
+        left.set_ylabel("learners")
+        left.xaxis.set_major_locator(MaxNLocator(integer=True))
+        left.yaxis.set_major_locator(MaxNLocator(integer=True))
+        tests = summary["tests"].get(assignment, {})
+        names = list(tests)
+        rates = [100 * tests[n]["pass_rate"] for n in names]
+        right.barh(names, rates, color="#009E73")
+        right.set_xlim(0, 100)
+        right.invert_yaxis()
+        right.set_title(f"pass rate of each test (%), {len(rows)} hand-ins")
+        for y, rate in enumerate(rates):
+            inside = rate > 80  # a label past the bar's end would leave the axes
+            right.text(
+                rate - 2 if inside else rate + 2,
+                y,
+                f"{rate:.0f}%",
+                va="center",
+                ha="right" if inside else "left",
+                color="white" if inside else "black",
+            )
+        fig.tight_layout()
+        images[assignment] = _png(fig)
+        plt.close(fig)
+    return images
 
 
 def _png(figure) -> str:
@@ -184,150 +358,70 @@ def _png(figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def plots(summary: dict) -> dict[str, str]:
-    """Base64 PNGs: the score distribution and the pass rate of every test, per assignment."""
-    import matplotlib
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
-    matplotlib.use("agg")
-    import matplotlib.pyplot as plt
 
-    images = {}
-    for assignment in sorted({s["assignment"] for s in summary["students"]}):
-        rows = [s for s in summary["students"] if s["assignment"] == assignment]
-        top = max((r["max_score"] for r in rows), default=1) or 1
-        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2))
-        left.hist(
-            [r["score"] for r in rows if r["score"] is not None],
-            bins=[x - 0.5 for x in range(int(top) + 2)],
-            color="#0072B2",
-            edgecolor="white",
-        )
-        left.set_title(f"{assignment}: scores (out of {top:g})")
-        left.set_xlabel("score")
-        left.set_ylabel("learners")
-        tests = summary["tests"].get(assignment, {})
-        names = list(tests)
-        rates = [100 * tests[n]["pass_rate"] for n in names]
-        right.barh(names, rates, color="#009E73")
-        right.set_xlim(0, 100)
-        right.invert_yaxis()
-        right.set_title("pass rate of each test (%)")
-        for y, rate in enumerate(rates):
-            right.text(min(rate + 2, 85), y, f"{rate:.0f}%", va="center")
-        fig.tight_layout()
-        images[assignment] = _png(fig)
-        plt.close(fig)
-    return images
+def content_policy(script: str, style: str) -> str:
+    """The report's Content-Security-Policy: its one inline script and one inline style, by
+    hash, and inline images; nothing else runs or loads (no other script, handler or
+    ``javascript:`` URL, no network, no forms, no ``<base>``).
+
+    Examples
+    --------
+    >>> content_policy("s()", "b{}").split("; ")[:2]  # doctest: +ELLIPSIS
+    ["default-src 'none'", "script-src 'sha256-..."]
+    """
+    return (
+        f"default-src 'none'; script-src {_csp_hash(script)}; style-src {_csp_hash(style)}; "
+        "img-src data:; base-uri 'none'; form-action 'none'"
+    )
 
 
 def render_html(summary: dict, images: dict[str, str], title: str, feedback_links: dict) -> str:
-    """The report as one HTML page.
+    """The report as one HTML page, from ``templates/report.html.j2`` with autoescaping.
 
     Examples
     --------
     >>> page = render_html({"submissions": 0, "tests": {}, "attention": [], "students": [],
-    ...                     "manual": []}, {}, "t", {})
-    >>> page.startswith("<!DOCTYPE html>") and "Needs attention" in page
+    ...                     "manual": [], "missing": [], "late": [], "misconceptions": []},
+    ...                    {}, "<t>", {})
+    >>> page.startswith("<!DOCTYPE html>") and "Needs attention" in page and "&lt;t&gt;" in page
     True
     """
-    e = html.escape
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>{e(title)}</title><style>",
-        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}",
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;",
-        "padding:3px 8px;text-align:left;vertical-align:top}th{background:#eee}",
-        ".bad{color:#b00}.small{font-size:90%;color:#555}</style></head><body>",
-        f"<h1>{e(title)}</h1>",
-        f"<p>{summary['submissions']} submissions; "
-        f"<b>{sum(r.get('status') == 'not graded' for r in summary['students'])} not graded</b>"
-        f" (the grader failed: graded again by the next run); "
-        f"{len(summary['attention'])} need attention; "
-        f"{len(summary['manual'])} wait for manual grading.</p>",
-        f"<p class='small'>Sandbox limits: {e(str(summary.get('limits', '')))}.</p>",
-    ]
-    for assignment, image in images.items():
-        parts.append(f"<h2>{e(assignment)}</h2>")
-        parts.append(
-            f"<img alt='score distribution and pass rates of {e(assignment)}' "
-            f"src='data:image/png;base64,{image}'>"
-        )
-        rows = summary["students"]
-        scores = [
-            r["score"] for r in rows if r["assignment"] == assignment and r["score"] is not None
-        ]
-        if scores:
-            mean = sum(scores) / len(scores)
-            parts.append(f"<p>mean score {mean:.2f}, {len(scores)} learners.</p>")
-        parts.append(
-            "<table><tr><th>test</th><th>passed</th><th>pass rate</th>"
-            "<th>most common failures (count)</th></tr>"
-        )
-        for test, entry in summary["tests"].get(assignment, {}).items():
-            failures = "<br>".join(f"{e(m)} ({n})" for m, n in entry["messages"])
-            parts.append(
-                f"<tr><td>{e(test)}</td><td>{entry['passed']}/{entry['total']}</td>"
-                f"<td>{100 * entry['pass_rate']:.0f}%</td><td class='small'>{failures}</td></tr>"
-            )
-        parts.append("</table>")
-    parts.append("<h2>Needs attention</h2>")
-    refused = [r for r in summary.get("manifest", []) if r["fate"] == "refused"]
-    if refused:
-        parts.append(
-            f"<p class='bad'>{len(refused)} entries of the submissions folder were refused "
-            "(not graded, nothing saved): "
-            + "; ".join(f"<b>{e(r['entry'])}</b>: {e(' '.join(r['reasons']))}" for r in refused)
-            + "</p>"
-        )
-    if summary["attention"]:
-        parts.append(
-            "<table><tr><th>learner</th><th>assignment</th><th>status</th><th>why</th></tr>"
-        )
-        for item in summary["attention"]:
-            why = "<br>".join(e(r) for r in item["reasons"])
-            parts.append(
-                f"<tr><td>{e(item['student'])}</td><td>{e(item['assignment'])}</td>"
-                f"<td>{e(item.get('status', ''))}</td><td class='bad'>{why}</td></tr>"
-            )
-        parts.append("</table>")
-    else:
-        parts.append("<p>Nothing: every submission ran cleanly.</p>")
-    if summary["manual"]:
-        parts.append(
-            "<h2>Waiting for manual grading</h2><p>"
-            + ", ".join(e(m) for m in summary["manual"])
-            + "</p>"
-        )
-    parts.append(
-        "<h2>Every learner</h2><table><tr><th>learner</th><th>assignment</th>"
-        "<th>score</th><th>flags</th><th>seconds</th><th>feedback</th></tr>"
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
-    for row in summary["students"]:
-        link = feedback_links.get((row["student"], row["assignment"]))
-        cell = f"<a href='{e(link)}'>feedback</a>" if link else ""
-        score = "not graded" if row["score"] is None else f"{row['score']:g}"
-        parts.append(
-            f"<tr><td>{e(row['student'])}</td><td>{e(row['assignment'])}</td>"
-            f"<td>{score} / {row['max_score']:g}</td>"
-            f"<td class='small'>{e(', '.join(sorted(set(row['flags']))))}</td>"
-            f"<td>{row['seconds']:.1f}</td><td>{cell}</td></tr>"
-        )
-    parts.append("</table>")
-    manifest = summary.get("manifest", [])
-    parts.append(
-        f"<h2>Every entry of the submissions folder ({len(manifest)})</h2>"
-        "<table><tr><th>entry</th><th>kind</th><th>student</th><th>fate</th><th>why</th></tr>"
+    environment.filters["plain"] = plain_message
+    environment.filters["when"] = when
+    environment.filters["breakable"] = breakable
+    script = (TEMPLATES / "report_sort.js").read_text(encoding="utf-8")
+    style = (TEMPLATES / "report.css").read_text(encoding="utf-8")
+    assignments = sorted(
+        {r["assignment"] for r in summary["students"]} | set(summary["tests"]) | set(images)
     )
-    for row in sorted(manifest, key=lambda r: (FATE_ORDER.get(r["fate"], 9), r["entry"])):
-        why = "<br>".join(e(r) for r in row["reasons"])
-        bad = " class='bad'" if row["fate"] in ("not graded", "refused") else ""
-        parts.append(
-            f"<tr><td>{e(row['entry'])}</td><td>{e(row['kind'])}</td>"
-            f"<td>{e(row['student'] or '')}</td><td{bad}>{e(row['fate'])}</td>"
-            f"<td class='small'>{why}</td></tr>"
-        )
-    parts.append("</table></body></html>")
-    return "\n".join(parts)
+    links = {f"{s}/{a}": link for (s, a), link in feedback_links.items()}
+    manifest = sorted(
+        summary.get("manifest", []), key=lambda r: (FATE_ORDER.get(r["fate"], 9), r["entry"])
+    )
+    return environment.get_template("report.html.j2").render(
+        title=title,
+        summary=summary,
+        assignments=assignments,
+        images=images,
+        links=links,
+        manifest=manifest,
+        refused=[r for r in manifest if r["fate"] == "refused"],
+        not_graded=sum(r["status"] == "not graded" for r in summary["students"]),
+        policy=content_policy(script, style),
+        script=Markup(script),
+        style=Markup(style),
+        attention_labels=ATTENTION,
+    )
 
 
 #: The manifest's order: what needs the instructor first.
@@ -337,8 +431,16 @@ FATE_ORDER = {"not graded": 0, "refused": 1, "graded with flags": 2, "ignored": 
 def write_report(course, result, assignments: list[str]) -> Path:
     """Write ``report.html`` and ``report.json`` into the run's output folder."""
     pairs = {(o.student, o.assignment) for o in result.outcomes}
-    scores, manual = gradebook_scores(course, pairs)
-    summary = summarise(result.outcomes, scores, manual)
+    states = read_state(course.db_url, course.course_id, pairs)
+    # learners on the gradebook's roster with no hand-in at all in this folder
+    present = {student for student, _ in pairs}
+    absent = [
+        (student, assignment)
+        for student in roster(course.db_url, course.course_id)
+        if student not in present
+        for assignment in assignments
+    ]
+    summary = summarise(result.outcomes, states, absent)
     summary["seconds"] = result.seconds
     summary["graded_now"] = result.graded_now
     summary["resumed"] = result.skipped

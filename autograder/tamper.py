@@ -7,12 +7,13 @@ report can flag the submission, and :func:`restore_structure` rebuilds the order
 graded cells from the release before nbgrader's preprocessors run, so that a reordered or
 split test cell is graded where it belongs. :func:`static_signs` lists code that reaches for
 the grader's machinery (monkeypatching, exits, ``ctypes``, the file system outside the
-learner's folder); those are reported, never scored.
+learner's folder), read from each cell's syntax tree with :mod:`ast`; those are reported
+(flag ``suspicious``), never scored.
 """
 
 from __future__ import annotations
 
-import re
+import ast
 from collections import Counter
 
 from nbformat.notebooknode import NotebookNode
@@ -236,21 +237,231 @@ def recover_metadata(
     return fixed, ["nbgrader metadata restored by position and source: " + ", ".join(restored)]
 
 
-_SIGNS = {
-    "monkeypatches numpy": r"\b(np|numpy)(\.testing)?\.\w+\s*=[^=]",
-    "changes builtins": r"\b(builtins|__builtins__)\b",
-    "patches IPython": r"\b(get_ipython|showtraceback|set_custom_exc|InteractiveShell)\b",
-    "uses setattr on a module": r"\bsetattr\s*\(",
-    "exits the kernel": r"\b(os\._exit|sys\.exit|exit\(|quit\()",
-    "uses ctypes": r"\bctypes\b",
-    "reads or writes files": r"\b(open|os\.(listdir|walk|scandir|remove|unlink)|shutil|glob)\b",
-    "defines __eq__": r"def\s+__eq__",
-    "touches sys.modules": r"\bsys\.modules\b",
-}
+#: What each static sign says, in the order the report lists them.
+SIGNS = (
+    "monkeypatches numpy",
+    "changes builtins",
+    "patches IPython",
+    "uses setattr on a module",
+    "exits the kernel",
+    "uses ctypes",
+    "reads or writes files",
+    "defines __eq__",
+    "touches sys.modules",
+)
+#: The sign of a top-level rebinding of one of :data:`CODE_BUILTINS` (after :data:`SIGNS`).
+REBINDS = "rebinds the built-in {}"
+#: Built-ins that run code or open files: a learner cell that rebinds one at top level can
+#: change what later code (its own or a test's) runs.
+CODE_BUILTINS = frozenset({"exec", "eval", "__import__", "compile", "open"})
+_IPYTHON = frozenset({"get_ipython", "showtraceback", "set_custom_exc", "InteractiveShell"})
+_FILE_CALLS = {"os": {"listdir", "walk", "scandir", "remove", "unlink"}}
+_FILE_MODULES = frozenset({"shutil", "glob"})
+
+
+def _root_name(node: ast.AST) -> str | None:
+    """The name a chain of attributes starts from: ``np`` for ``np.testing.assert_allclose``."""
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _dotted(node: ast.AST) -> str:
+    """``a.b.c`` for an attribute chain on a name, else ``""``."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return ""
+    return ".".join([node.id, *reversed(parts)])
+
+
+class _SignFinder(ast.NodeVisitor):
+    """Walks one cell's syntax tree and collects the signs of :data:`SIGNS` it shows."""
+
+    def __init__(self, ipython_generated: bool) -> None:
+        self.found: set[str] = set()
+        self.numpy = {"np", "numpy"}
+        # a cell IPython rewrote (magics, ``!shell``) calls get_ipython() itself
+        self.ipython_generated = ipython_generated
+
+    # names and attributes ------------------------------------------------------------
+    def visit_Name(self, node: ast.Name) -> None:
+        if node.id in ("builtins", "__builtins__"):
+            self.found.add("changes builtins")
+        elif node.id in _IPYTHON and not (node.id == "get_ipython" and self.ipython_generated):
+            self.found.add("patches IPython")
+        elif node.id == "ctypes":
+            self.found.add("uses ctypes")
+        elif node.id in _FILE_MODULES:
+            self.found.add("reads or writes files")
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        dotted = _dotted(node)
+        if node.attr in _IPYTHON - {"get_ipython"}:
+            self.found.add("patches IPython")
+        if dotted == "sys.modules" or dotted.startswith("sys.modules."):
+            self.found.add("touches sys.modules")
+        if node.attr == "__builtins__":
+            self.found.add("changes builtins")
+        head, _, attr = dotted.rpartition(".")
+        if attr in _FILE_CALLS.get(head, ()):
+            self.found.add("reads or writes files")
+        self.generic_visit(node)
+
+    # imports -------------------------------------------------------------------------
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            top = alias.name.split(".")[0]
+            if top == "numpy" and alias.asname:
+                self.numpy.add(alias.asname)
+            self._imported(top, alias.asname or top)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        top = (node.module or "").split(".")[0]
+        self._imported(top, None)
+        for alias in node.names:
+            if top == "os" and alias.name in _FILE_CALLS["os"]:
+                self.found.add("reads or writes files")
+            if top in ("os", "sys") and alias.name in ("_exit", "exit"):
+                self.found.add("exits the kernel")
+            if top == "sys" and alias.name == "modules":
+                self.found.add("touches sys.modules")
+            if alias.name in _IPYTHON:
+                self.found.add("patches IPython")
+            self._bound(alias.asname or alias.name)
+
+    def _imported(self, top: str, bound: str | None) -> None:
+        if top in ("builtins", "__builtin__"):
+            self.found.add("changes builtins")
+        elif top == "ctypes":
+            self.found.add("uses ctypes")
+        elif top in _FILE_MODULES:
+            self.found.add("reads or writes files")
+        if bound:
+            self._bound(bound)
+
+    # calls and definitions -----------------------------------------------------------
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else ""
+        dotted = _dotted(func)
+        if name == "setattr":
+            self.found.add("uses setattr on a module")
+        if name in ("exit", "quit") or dotted in ("sys.exit", "os._exit"):
+            self.found.add("exits the kernel")
+        if name == "open" or dotted in ("io.open", "os.open"):
+            self.found.add("reads or writes files")
+        self.generic_visit(node)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        if node.name == "__eq__":
+            self.found.add("defines __eq__")
+        self.generic_visit(node)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def _assigned(self, target: ast.AST) -> None:
+        if isinstance(target, ast.Attribute) and _root_name(target) in self.numpy:
+            self.found.add("monkeypatches numpy")
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for element in target.elts:
+                self._assigned(element)
+        elif isinstance(target, ast.Starred):
+            self._assigned(target.value)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        for target in node.targets:
+            self._assigned(target)
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign | ast.AnnAssign) -> None:
+        self._assigned(node.target)
+        self.generic_visit(node)
+
+    visit_AnnAssign = visit_AugAssign
+
+    def _bound(self, name: str) -> None:
+        """Only called for names bound at the cell's top level."""
+        if name in CODE_BUILTINS:
+            self.found.add(REBINDS.format(name))
+
+    def top_level(self, tree: ast.Module) -> None:
+        """Names the cell's own top-level statements bind (def, class, =, for, with, import)."""
+        for statement in tree.body:
+            if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                self._bound(statement.name)
+                continue
+            targets: list[ast.AST] = []
+            if isinstance(statement, ast.Assign):
+                targets = list(statement.targets)
+            elif isinstance(statement, (ast.AugAssign, ast.AnnAssign)):
+                targets = [statement.target]
+            elif isinstance(statement, (ast.For, ast.AsyncFor)):
+                targets = [statement.target]
+            elif isinstance(statement, (ast.With, ast.AsyncWith)):
+                targets = [i.optional_vars for i in statement.items if i.optional_vars]
+            for target in targets:
+                for name in ast.walk(target):
+                    if isinstance(name, ast.Name):
+                        self._bound(name.id)
+            for node in ast.walk(statement):
+                if isinstance(node, ast.NamedExpr):
+                    self._bound(node.target.id)
+
+
+def parse_cell(source: str) -> tuple[ast.Module | None, bool]:
+    """The syntax tree of a code cell and whether IPython had to rewrite it first (magics,
+    ``!shell``, ``?help``); ``(None, False)`` if it is not Python even then (such a cell
+    raises ``SyntaxError`` when run, so it runs nothing to flag).
+
+    Examples
+    --------
+    >>> tree, rewritten = parse_cell("%timeit x = 1")
+    >>> type(tree).__name__, rewritten
+    ('Module', True)
+    >>> parse_cell("def (:")
+    (None, False)
+    """
+    try:
+        return ast.parse(source), False
+    except (SyntaxError, ValueError):
+        pass
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:
+        return ast.parse(TransformerManager().transform_cell(source)), True
+    except (SyntaxError, ValueError):
+        return None, False
+
+
+def cell_signs(source: str) -> set[str]:
+    """The static signs (:data:`SIGNS`, :data:`REBINDS`) in one code cell's source.
+
+    Examples
+    --------
+    >>> sorted(cell_signs("import numpy as n\\nn.testing.assert_allclose = print"))
+    ['monkeypatches numpy']
+    >>> cell_signs("# open the notebook, exit when done\\ntext = 'sys.modules'")
+    set()
+    >>> cell_signs("def compile(parts):\\n    return ' '.join(parts)")
+    {'rebinds the built-in compile'}
+    >>> cell_signs("def f(open=1):\\n    compile = 2\\n    return open + compile")
+    set()
+    """
+    tree, rewritten = parse_cell(source)
+    if tree is None:
+        return set()
+    finder = _SignFinder(ipython_generated=rewritten and "get_ipython" not in source)
+    finder.visit(tree)
+    finder.top_level(tree)
+    return finder.found
 
 
 def static_signs(notebook: NotebookNode, release: NotebookNode) -> list[str]:
-    """Signs of tampering in the learner's own code (code cells not in the release).
+    """Signs of tampering in the learner's own code (code cells not in the release), read
+    from each cell's syntax tree (so words in comments and strings are not signs).
 
     Examples
     --------
@@ -262,7 +473,9 @@ def static_signs(notebook: NotebookNode, release: NotebookNode) -> list[str]:
     []
     """
     given = {c.source for c in release.cells}
-    code = "\n".join(
-        c.source for c in notebook.cells if c.cell_type == "code" and c.source not in given
-    )
-    return [name for name, pattern in _SIGNS.items() if re.search(pattern, code)]
+    found: set[str] = set()
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and cell.source not in given:
+            found |= cell_signs(cell.source)
+    order = {sign: i for i, sign in enumerate(SIGNS)}
+    return sorted(found, key=lambda sign: (order.get(sign, len(SIGNS)), sign))

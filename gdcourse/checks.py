@@ -117,6 +117,55 @@ _ARRAY_GRADIENT = (0.5, 0.5, -1.0)
 _ARRAY_RIGHT = (0.9, -2.1, 3.2)
 
 
+def update_mistake(update: Update) -> str | None:
+    """The known mistake that ``update`` makes on one probe step, or None.
+
+    The probe is one step from x = 10 with gradient 4 and learning rate 0.1; what the step
+    returns is compared with what each common mistake returns (adding the gradient, ignoring
+    the learning rate, returning only the step, ...). None when the step is right, when it
+    matches no known mistake, or when the call fails.
+
+    Examples
+    --------
+    >>> update_mistake(lambda x, gradx, learning_rate: x + learning_rate * gradx)
+    'it moved uphill: did you add the gradient instead of subtracting it?'
+    >>> update_mistake(lambda x, gradx, learning_rate: x)
+    'x did not move: take the step away from it.'
+    >>> update_mistake(lambda x, gradx, learning_rate: x * 3) is None
+    True
+    """
+    try:
+        got = float(update(*_PROBE))  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - no hint then; the test's own message stands
+        return None
+    return _known_mistake(got)
+
+
+def _known_mistake(got: float) -> str | None:
+    """The mistake whose probe result is ``got`` (see :data:`_MISTAKES`), or None."""
+    return next((text for value, text in _MISTAKES.items() if math.isclose(got, value)), None)
+
+
+def with_update_hint(message: str, update: Update, otherwise: str = "") -> str:
+    """``message``, followed by the mistake :func:`update_mistake` recognises (else by
+    ``otherwise``, if given).
+
+    The exercise's test cells use it, so that a failure names the misconception and learners
+    with the same one get the same words (the class report groups them by these words).
+
+    Examples
+    --------
+    >>> with_update_hint("the loop diverged", lambda x, gradx, learning_rate: x + gradx)
+    'the loop diverged: it moved uphill and ignores the learning rate.'
+    >>> with_update_hint("the loop diverged", lambda x, gradx, learning_rate: x * 0.5)
+    'the loop diverged'
+    >>> with_update_hint("wrong", lambda x, gradx, learning_rate: x * 0.5, "look again")
+    'wrong: look again'
+    """
+    hint = update_mistake(update) or otherwise
+    return f"{message}: {hint}" if hint else message
+
+
 def check_gradient_descent_update(update: Update) -> str:
     """Check a learner's ``gradient_descent_update(x, gradx, learning_rate)``.
 
@@ -139,7 +188,7 @@ def check_gradient_descent_update(update: Update) -> str:
     call = f"gradient_descent_update({x}, {grad}, {rate})"
     got = _as_number(_answer(update, x, grad, rate), call)
     if not math.isclose(got, _RIGHT, rel_tol=1e-9):
-        hint = next((text for value, text in _MISTAKES.items() if math.isclose(got, value)), None)
+        hint = _known_mistake(got)
         raise _failure(f"{call} returned {got:g}, " + (hint or f"but it should return {_RIGHT:g}."))
     if not math.isclose(_as_number(update(x, grad, 0.0), call), x):
         raise _failure("With learning_rate = 0, x must stay where it is.")

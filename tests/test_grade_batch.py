@@ -389,3 +389,33 @@ def test_a_grader_failure_is_never_saved_as_a_grade(batch_run):
         with pytest.raises(MissingEntry):
             gb.find_student("ghost")
     assert not (batch_run["root"] / "autograded" / "ghost").exists()
+
+
+def test_needs_attention_is_flagged_for_the_formgrader(batch_run):
+    """Every hand-in on a report's attention list that the gradebook holds is nbgrader's
+    "flagged" there (the formgrader lists it), and nothing else is: a flag is only ever set."""
+    course = batch_run["course"]
+    with Gradebook(course.db_url, course.course_id) as gb:
+        flagged = {
+            sub.student.id
+            for sub in gb.assignment_submissions(EXERCISE)
+            for notebook in sub.notebooks
+            if notebook.flagged
+        }
+    first, second = (batch_run[k]["report"]["attention"] for k in ("state1", "state2"))
+    saved = {a["student"] for a in first if a["status"] != "not graded"}
+    assert saved <= flagged, saved - flagged
+    assert flagged <= saved | {a["student"] for a in second}
+    assert {"forkbomb", "memfork", "tmpfill", "fbfail"} <= flagged
+    assert "savefail" not in {a["student"] for a in first if a["flagged"]}, "not in the gradebook"
+
+
+def test_missing_hand_ins_are_apart_from_the_pass_rates(batch_run):
+    report = batch_run["state1"]["report"]
+    rows = [r for r in report["students"] if r["assignment"] == EXERCISE]
+    counted = [r for r in rows if r["status"] == "graded"]
+    missing = {m["student"] for m in report["missing"]}
+    assert missing and missing == {r["student"] for r in rows if r["status"] == "missing"}
+    for test, entry in report["tests"][EXERCISE].items():
+        assert entry["total"] == len(counted), test
+        assert entry["passed"] == sum(r["tests"][test]["passed"] for r in counted), test

@@ -71,8 +71,12 @@ def test_flags_are_given(corpus_run, student):
 def test_report_lists_each_flagged_submission_with_its_reason(corpus_run):
     report = json.loads((corpus_run["result"].out_dir / "report.json").read_text())
     listed = {(a["student"], a["assignment"]): a["reasons"] for a in report["attention"]}
+    missing = {(m["student"], m["assignment"]): m["reasons"] for m in report["missing"]}
     for student, case in CASES.items():
-        if case.flags:
+        if case.flags == {"missing"}:  # nothing handed in: listed apart, not "attention"
+            assert missing.get((student, case.assignment)), f"{student} is not listed missing"
+            assert (student, case.assignment) not in listed
+        elif case.flags:
             reasons = listed.get((student, case.assignment))
             assert reasons, f"{student} is not in the report's attention list"
             assert all(r.split(":")[0] for r in reasons)
@@ -85,11 +89,15 @@ def test_report_shows_pass_rate_and_most_common_failure(corpus_run):
     report = json.loads((corpus_run["result"].out_dir / "report.json").read_text())
     numbers = report["tests"][EXERCISE]["test_update_numbers"]
     outcomes = [o for o in corpus_run["result"].outcomes if o.assignment == EXERCISE]
+    handed_in = [o for o in outcomes if "missing" not in {k for k, _ in o.flags}]
     assert numbers["passed"] == sum(
         o.tests.get("test_update_numbers", {}).get("passed", False) for o in outcomes
     )
-    assert numbers["total"] == len(outcomes)
-    assert numbers["messages"], "the commonest failure messages are listed"
+    assert numbers["total"] == len(handed_in) < len(outcomes), "missing hand-ins are no rate"
+    assert numbers["messages"], "the failure messages are listed"
+    # one misconception is one group, whatever numbers each learner's run embedded
+    groups = [g for g in report["misconceptions"] if "moved uphill" in g["hint"]]
+    assert any({"adds_gradient", "patch_isclose"} <= set(g["students"]) for g in groups), groups
     page = (corpus_run["result"].out_dir / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 2, "one figure per assignment"
     assert "Needs attention" in page and "timed out" in page and "crashed" in page

@@ -773,6 +773,7 @@ def _attack_case(name: str, spec: dict) -> Case:
     return Case(
         build,
         set(spec.get("passes", set())),
+        set(spec.get("flags", set())),
         assignment=assignment,
         extras=dict(spec.get("extras", {})),
         why=f"the hostile learner's {name}",

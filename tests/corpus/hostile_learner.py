@@ -1,7 +1,8 @@
 """Hand-ins written by a helper playing the hostile learner against the trusted runner.
 
 Each entry of :data:`ATTACKS` is ``answers`` (by grade id), optional ``extras`` (files handed
-in) and ``edit`` (cell surgery), and ``passes``: the test cells it honestly deserves. The
+in) and ``edit`` (cell surgery), ``passes``: the test cells it honestly deserves, and optional
+``flags``: the flag kinds the report must give. The
 comment above each says the route it tries. :data:`CORPUS` names the ones the corpus grades in
 its one class run (see :func:`tests.corpus.cases.attack_cases`); the others need a fake server
 on the host, only show damage in the parent process, or are diagnostics.
@@ -474,6 +475,8 @@ ATTACKS.update(
                 "print(compile([x_final, x_diverged]))\n",
             ),
             passes=ALL4,
+            # the static scan names the rebinding (suspicious); it never costs a point
+            flags={"suspicious"},
         ),
     }
 )
