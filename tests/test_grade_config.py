@@ -10,6 +10,7 @@ hand-ins with both graders in two copies of a course whose configuration was cha
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import subprocess
 import sys
@@ -199,12 +200,21 @@ def test_the_repository_config_gives_both_graders_60_seconds():
 
 
 def test_the_workers_get_the_course_settings_under_the_graders_own(course_copy):
-    with_config(course_copy, "c.LimitOutput.max_lines = 4\nc.Execute.timeout = 9\n")
+    with_config(
+        course_copy,
+        "c.LimitOutput.max_lines = 4\nc.Execute.timeout = 9\nc.IgnorePattern.pattern = 'noise'\n"
+        "c.ClearOutput.remove_metadata_fields = {'collapsed'}\n",
+    )
     course = Course(course_copy)
     limits = grader_settings(course.config, {}, "x").limits(course.config)
     config = worker_config(course.config, course.pipeline, limits)
-    assert config.LimitOutput.max_lines == 4
-    assert limits.cell_timeout == 9 and config.LearnerExecute.timeout == 9
+    steps = {pp.__name__: pp(config=config) for pp in course.pipeline.classes}
+    assert steps["LimitOutput"].max_lines == 4 and steps["IgnorePattern"].pattern == "noise"
+    assert steps["ClearOutput"].remove_metadata_fields == {"collapsed"}
+    assert limits.cell_timeout == 9 and steps["LearnerExecute"].timeout == 9
+    # the grader's own limits win over the course's settings of the same steps
+    fast = dataclasses.replace(limits, cell_timeout=2)
+    assert worker_config(course.config, course.pipeline, fast).LearnerExecute.timeout == 2
 
 
 def test_a_configured_preprocessor_list_is_followed():
