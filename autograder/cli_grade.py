@@ -76,7 +76,9 @@ def run_grade(args: argparse.Namespace) -> int:
 
     course = Course(args.root, args.db_url)
     given = {
-        name: value for name, value in vars(args).items() if name in ClassGrader.class_traits()
+        name: value
+        for name, value in vars(args).items()
+        if name in ClassGrader.class_traits(config=True)
     }
     settings = grader_settings(course.config, given, str(course.config_file))
     out = args.out or course.root / "reports"

@@ -59,12 +59,8 @@ class ClassGrader(Configurable):
         100, help="MiB per hand-in, unpacked (checked before anything is unpacked)"
     ).tag(config=True)
 
-    @validate("workers")
+    @validate("workers", "cell_timeout", "max_submission")
     def _at_least_one(self, proposal: dict) -> Any:
-        return _at_least(proposal, 1)
-
-    @validate("cell_timeout")
-    def _positive_cell(self, proposal: dict) -> Any:
         return _at_least(proposal, 1)
 
     @validate("test_timeout", "timeout")
@@ -80,10 +76,6 @@ class ClassGrader(Configurable):
     @validate("max_processes", "disk")
     def _at_least_16(self, proposal: dict) -> Any:
         return _at_least(proposal, 16)
-
-    @validate("max_submission")
-    def _at_least_1_mib(self, proposal: dict) -> Any:
-        return _at_least(proposal, 1)
 
     def limits(self, config: Config) -> Limits:
         """The plain :class:`Limits` record of these settings; the cell timeout, unless set
