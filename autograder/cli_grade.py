@@ -39,8 +39,8 @@ def add_grade_parser(commands: argparse._SubParsersAction) -> None:
     grade.add_argument(
         "--db-url",
         default="",
-        help="SQLAlchemy URL of the gradebook "
-        "(default: sqlite:///ROOT/gradebook.db), e.g. postgresql+psycopg://...",
+        help="SQLAlchemy URL of the gradebook (default: CourseDirectory.db_url of "
+        "nbgrader_config.py, else sqlite:///ROOT/gradebook.db), e.g. postgresql+psycopg://...",
     )
     grade.add_argument(
         "--out",

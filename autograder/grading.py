@@ -116,13 +116,16 @@ class Course:
     db_url: str = ""
     config: object = field(default=None, repr=False)
     dirs: CourseDirectory = field(default=None, repr=False)
+    #: nbgrader's gradebook for the course: ``CourseDirectory.db_url`` if the configuration
+    #: sets one, else ``sqlite:///ROOT/gradebook.db``
+    main_db_url: str = field(default="", init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).resolve()
         if self.config is None:
             self.config = load_config(self.root)
-        if not self.db_url:
-            self.db_url = f"sqlite:///{self.root / 'gradebook.db'}"
+        self.main_db_url = CourseDirectory(config=self.config).db_url
+        self.db_url = self.db_url or self.main_db_url
         self.config.CourseDirectory.db_url = self.db_url
         self.dirs = CourseDirectory(config=self.config)
 
@@ -136,8 +139,8 @@ class Course:
 
     @property
     def is_main(self) -> bool:
-        """Whether this is the course's own gradebook (``gradebook.db`` in the root)."""
-        return self.db_url == f"sqlite:///{self.root / 'gradebook.db'}"
+        """Whether this is the course's own gradebook (the one plain nbgrader uses)."""
+        return self.db_url == self.main_db_url
 
     @property
     def config_file(self) -> Path:

@@ -265,3 +265,13 @@ def test_a_bad_config_is_one_line_naming_the_file(course_copy, tmp_path, extra, 
 def test_a_course_root_without_a_config_is_refused(tmp_path):
     with pytest.raises(CourseError, match="autograder/nbgrader_config.py: no nbgrader config"):
         load_config(tmp_path)
+
+
+def test_the_configured_gradebook_is_the_class_graders_default(course_copy, tmp_path):
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    with_config(course_copy, f"c.CourseDirectory.db_url = {url!r}\n")
+    course = Course(course_copy)
+    assert course.db_url == url and course.is_main  # autograded/ and feedback/ in the root
+    assert not Course(course_copy, f"sqlite:///{tmp_path / 'other.db'}").is_main
+    with_config(course_copy, "")
+    assert Course(course_copy).db_url == f"sqlite:///{course_copy / 'gradebook.db'}"
