@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from autograder.coursedir import CourseError
+from traitlets import Float
+
+from autograder.settings import ClassGrader, grader_settings, option
 
 GRADE_HELP = """Autograde every submission in SUBMISSIONS_DIR with nbgrader, in parallel and in a
 sandbox, then write nbgrader's feedback (feedback/ in the course root), grades.csv and
@@ -26,6 +28,8 @@ def add_grade_parser(commands: argparse._SubParsersAction) -> None:
     >>> add_grade_parser(parser.add_subparsers(dest="command"))
     >>> parser.parse_args(["grade", "subs", "--workers", "3"]).workers
     3
+    >>> hasattr(parser.parse_args(["grade", "subs"]), "workers")  # then nbgrader_config.py's
+    False
     """
     grade = commands.add_parser(
         "grade", help="autograde a class: feedback, grades.csv, report", description=GRADE_HELP
@@ -35,35 +39,24 @@ def add_grade_parser(commands: argparse._SubParsersAction) -> None:
     grade.add_argument(
         "--db-url",
         default="",
-        help="SQLAlchemy URL of the gradebook "
-        "(default: sqlite:///ROOT/gradebook.db), e.g. postgresql+psycopg://...",
+        help="SQLAlchemy URL of the gradebook (default: CourseDirectory.db_url of "
+        "nbgrader_config.py, else sqlite:///ROOT/gradebook.db), e.g. postgresql+psycopg://...",
     )
     grade.add_argument(
         "--out",
         type=Path,
         help="where grades.csv, report.html and the journal go (default: ROOT/reports)",
     )
-    grade.add_argument(
-        "--workers", type=int, default=None, help="parallel kernels (default: one per core)"
-    )
-    grade.add_argument("--cell-timeout", type=int, default=30, help="seconds per learner cell")
-    grade.add_argument(
-        "--test-timeout", type=float, default=30.0, help="seconds per test cell (trusted runner)"
-    )
-    grade.add_argument("--timeout", type=float, default=120.0, help="seconds per submission")
-    grade.add_argument("--memory", type=int, default=2048, help="MiB of address space per kernel")
-    grade.add_argument(
-        "--max-processes", type=int, default=256, help="processes and threads per sandbox"
-    )
-    grade.add_argument(
-        "--disk", type=int, default=512, help="MiB a kernel may write to its work folder and /tmp"
-    )
-    grade.add_argument(
-        "--max-submission",
-        type=int,
-        default=100,
-        help="MiB per hand-in, unpacked (checked before anything is unpacked)",
-    )
+    for name, trait in ClassGrader.class_traits(config=True).items():
+        kind = float if isinstance(trait, Float) else int
+        default = "" if trait.default() is None else f" (default {trait.default():g})"
+        grade.add_argument(
+            option(name),
+            type=kind,
+            default=argparse.SUPPRESS,  # not given: nbgrader_config.py's c.ClassGrader, or default
+            metavar="N",
+            help=f"{trait.help}{default} [c.ClassGrader.{name} in nbgrader_config.py]",
+        )
     grade.add_argument(
         "--regrade",
         nargs="+",
@@ -80,34 +73,22 @@ def add_grade_parser(commands: argparse._SubParsersAction) -> None:
 def run_grade(args: argparse.Namespace) -> int:
     """Run the ``grade`` subcommand; bad input raises CourseError (the caller prints it)."""
     from autograder.grading import Course, grade_class
-    from autograder.records import Limits
 
-    if args.workers is not None and args.workers < 1:
-        raise CourseError(f"--workers {args.workers}: needs at least 1")
-    if args.cell_timeout < 1 or args.timeout <= 0 or args.test_timeout <= 0 or args.memory < 256:
-        raise CourseError(
-            "--cell-timeout, --test-timeout, --timeout must be positive and --memory >= 256"
-        )
-    if args.max_processes < 16 or args.disk < 16 or args.max_submission < 1:
-        raise CourseError("--max-processes and --disk need at least 16, --max-submission 1")
     course = Course(args.root, args.db_url)
+    given = {
+        name: value
+        for name, value in vars(args).items()
+        if name in ClassGrader.class_traits(config=True)
+    }
+    settings = grader_settings(course.config, given, str(course.config_file))
     out = args.out or course.root / "reports"
-    limits = Limits(
-        cell_timeout=args.cell_timeout,
-        test_timeout=args.test_timeout,
-        notebook_timeout=args.timeout,
-        memory_bytes=args.memory * 2**20,
-        max_processes=args.max_processes,
-        disk_bytes=args.disk * 2**20,
-        submission_bytes=args.max_submission * 2**20,
-    )
     result = grade_class(
         args.submissions,
         course,
         out,
         assignment=args.assignment,
-        workers=args.workers,
-        limits=limits,
+        workers=settings.workers,
+        limits=settings.limits(course.config),
         progress=not args.no_progress,
         regrade=args.regrade,
         regrade_all=args.regrade_all,

@@ -38,6 +38,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.api import Gradebook
 from nbgrader.plugins.export import CsvExportPlugin
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades, NbGraderPreprocessor
+from traitlets.config import Config
 
 from autograder.runner import is_test_cell
 
@@ -289,14 +290,16 @@ def render_page(
     resources: dict,
     exporter: HTMLExporter | None = None,
     mathjax: str = "../../mathjax/",
+    config: Config | None = None,
 ) -> str:
     """One feedback page from an autograded notebook (``resources["nbgrader"]`` names the
     learner and the gradebook): nbgrader's grades and template, hidden tests removed,
     learner content sanitized, a strict Content-Security-Policy, MathJax offline (at the
-    relative URL ``mathjax``: pages are ``feedback/<student>/<assignment>/<notebook>.html``)."""
+    relative URL ``mathjax``: pages are ``feedback/<student>/<assignment>/<notebook>.html``).
+    Each step gets the course's nbgrader ``config``."""
     notebook = drop_missing_attachments(notebook)
-    for pp in (GetGrades(), HideTestCode(), ClearHiddenTests(), CSSHTMLHeaderPreprocessor()):
-        notebook, resources = pp.preprocess(notebook, resources)
+    for step in (GetGrades, HideTestCode, ClearHiddenTests, CSSHTMLHeaderPreprocessor):
+        notebook, resources = step(config=config or Config()).preprocess(notebook, resources)
     page, _ = (exporter or feedback_exporter()).from_notebook_node(notebook, resources=resources)
     return harden(page, mathjax)
 
@@ -355,7 +358,7 @@ def make_feedback(course, outcomes: list, dirs) -> None:
                 "metadata": {"name": outcome.notebook},
                 "config_dir": jupyter_config_dir(),
             }
-            page = render_page(notebook, resources, exporter)
+            page = render_page(notebook, resources, exporter, config=course.config)
         except Exception as error:  # this learner's page only
             if target.exists():
                 target.unlink()
@@ -375,7 +378,7 @@ def export_grades(course, target: Path, skip: set[tuple[str, str]] = frozenset()
     LMS must not import a 0 for them)."""
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "grades.csv"
-        plugin = CsvExportPlugin(to=str(raw))
+        plugin = CsvExportPlugin(to=str(raw), config=course.config)
         with Gradebook(course.db_url, course.course_id) as gb:
             plugin.export(gb)
         with open(raw, newline="", encoding="utf-8") as handle:

@@ -25,6 +25,7 @@ and graded again by the next run.
 
 from __future__ import annotations
 
+import copy
 import json
 import multiprocessing
 import os
@@ -35,26 +36,29 @@ import time
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import nbformat
 from nbgrader import utils
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
+from nbgrader.converters import Autograde
 from nbgrader.coursedir import CourseDirectory
-from nbgrader.preprocessors import SaveAutoGrades
 from sqlalchemy.exc import SAWarning
 from tqdm import tqdm
 
 from autograder import cgroups
 from autograder.coursedir import (
     CourseError,
+    course_config_file,
     ensure_alembic_on_path,
     load_config,
     source_assignments,
 )
 from autograder.intake import Entry, Handin, Intake, load, scan
 from autograder.limits import grade_task
+from autograder.pipeline import Pipeline, course_pipeline, worker_config
 from autograder.records import Limits, Outcome, Submission, outcome_from_json
 from autograder.sandbox import default_sandbox, release_mounts, require_sandbox, warm_home
 from autograder.worker import WorkerSetup, init_worker
@@ -81,10 +85,11 @@ class RunDirs:
 
     Examples
     --------
-    >>> c = Course(Path("/srv/course"))
-    >>> run_dirs(c, Path("/srv/course/reports")).autograded
-    PosixPath('/srv/course/autograded')
-    >>> run_dirs(Course(Path("/srv/course"), "sqlite:////tmp/other.db"), Path("/tmp/o")).feedback
+    >>> from autograder.coursedir import REPO_ROOT
+    >>> c = Course(REPO_ROOT)
+    >>> run_dirs(c, REPO_ROOT / "reports").autograded == REPO_ROOT / "autograded"
+    True
+    >>> run_dirs(Course(REPO_ROOT, "sqlite:////tmp/other.db"), Path("/tmp/o")).feedback
     PosixPath('/tmp/o/feedback')
     """
 
@@ -94,26 +99,34 @@ class RunDirs:
 
 @dataclass
 class Course:
-    """Where a course lives and which gradebook it uses.
+    """Where a course lives, which gradebook it uses, and its nbgrader configuration
+    (``ROOT/autograder/nbgrader_config.py``, loaded as nbgrader loads it: every nbgrader
+    step of the class grader is instantiated with it).
 
     Examples
     --------
-    >>> c = Course(Path("/srv/course"))
-    >>> c.db_url
-    'sqlite:////srv/course/gradebook.db'
+    >>> from autograder.coursedir import REPO_ROOT
+    >>> c = Course(REPO_ROOT)
+    >>> c.db_url == f"sqlite:///{REPO_ROOT / 'gradebook.db'}"
+    True
+    >>> c.config.ExecutePreprocessor.timeout  # what autograder/nbgrader_config.py says
+    60
     """
 
     root: Path
     db_url: str = ""
     config: object = field(default=None, repr=False)
     dirs: CourseDirectory = field(default=None, repr=False)
+    #: nbgrader's gradebook for the course: ``CourseDirectory.db_url`` if the configuration
+    #: sets one, else ``sqlite:///ROOT/gradebook.db``
+    main_db_url: str = field(default="", init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).resolve()
         if self.config is None:
             self.config = load_config(self.root)
-        if not self.db_url:
-            self.db_url = f"sqlite:///{self.root / 'gradebook.db'}"
+        self.main_db_url = CourseDirectory(config=self.config).db_url
+        self.db_url = self.db_url or self.main_db_url
         self.config.CourseDirectory.db_url = self.db_url
         self.dirs = CourseDirectory(config=self.config)
 
@@ -127,8 +140,18 @@ class Course:
 
     @property
     def is_main(self) -> bool:
-        """Whether this is the course's own gradebook (``gradebook.db`` in the root)."""
-        return self.db_url == f"sqlite:///{self.root / 'gradebook.db'}"
+        """Whether this is the course's own gradebook (the one plain nbgrader uses)."""
+        return self.db_url == self.main_db_url
+
+    @property
+    def config_file(self) -> Path:
+        """The course's own ``nbgrader_config.py`` (named in configuration errors)."""
+        return course_config_file(self.root)
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        """nbgrader's autograding steps as the course configures them."""
+        return course_pipeline(self.config, str(self.config_file))
 
     def notebooks(self) -> dict[str, list[str]]:
         """Assignment -> its source notebooks' names (without ``.ipynb``)."""
@@ -153,7 +176,7 @@ def register_assignments(course: Course, assignments: Iterable[str], scratch: Pa
     template = scratch / "template.db"
     ensure_alembic_on_path()
     for url in (course.db_url, f"sqlite:///{template}"):
-        config = load_config(copy)
+        config = copy_config(course, copy)
         config.CourseDirectory.db_url = url
         config.CourseDirectory.course_id = course.course_id
         api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
@@ -168,6 +191,13 @@ def register_assignments(course: Course, assignments: Iterable[str], scratch: Pa
     return template
 
 
+def copy_config(course: Course, root: Path):
+    """The course's configuration (a copy) with its root moved to ``root``."""
+    config = copy.deepcopy(course.config)
+    config.CourseDirectory.root = str(root)
+    return config
+
+
 def release_texts(scratch: Path, course: Course, assignments: Iterable[str]) -> dict:
     """Assignment -> notebook -> the scratch release's notebook text."""
     release = scratch / "course" / course.dirs.release_directory
@@ -179,12 +209,18 @@ def release_texts(scratch: Path, course: Course, assignments: Iterable[str]) -> 
 
 def instructor_files(course: Course, assignments: Iterable[str]) -> dict[str, dict[str, bytes]]:
     """The non-notebook files of each source assignment, which overwrite a learner's copies
-    (as nbgrader's autograde does), minus the course's ignore patterns."""
+    (as nbgrader's autograde does), minus the course's ignore patterns and the files
+    ``Autograde.exclude_overwriting`` keeps as the learner handed them in."""
     files: dict[str, dict[str, bytes]] = {}
+    kept = Autograde(config=course.config).exclude_overwriting
     for name in assignments:
         base = course.source / name
         found = utils.find_all_files(str(base), list(course.dirs.ignore) + ["*.ipynb"])
-        files[name] = {os.path.relpath(f, base): Path(f).read_bytes() for f in found}
+        files[name] = {
+            os.path.relpath(f, base): Path(f).read_bytes()
+            for f in found
+            if os.path.relpath(f, base) not in set(kept.get(name, []))
+        }
     return files
 
 
@@ -258,9 +294,10 @@ def is_done(entry: dict | None, digest: str) -> bool:
 
 # --- the single writer ---------------------------------------------------------------------
 def save_outcome(course: Course, outcome: Outcome, dirs: RunDirs) -> None:
-    """Save one graded submission: gradebook (nbgrader's ``SaveAutoGrades``) and
-    ``autograded/``. Saving the same outcome twice leaves the same state. A submission the
-    grader could not grade is not saved at all."""
+    """Save one graded submission: gradebook (nbgrader's ``SaveAutoGrades``, then its
+    ``AssignLatePenalties``, as the course configures them) and ``autograded/``. Saving the
+    same outcome twice leaves the same state. A submission the grader could not grade is not
+    saved at all."""
     if not_graded(outcome):
         return
     warnings.filterwarnings("ignore", category=SAWarning)
@@ -292,7 +329,8 @@ def save_outcome(course: Course, outcome: Outcome, dirs: RunDirs) -> None:
             "db_url": course.db_url,
         }
     }
-    SaveAutoGrades().preprocess(notebook, resources)
+    for step in course.pipeline.save:
+        notebook, resources = step(config=course.config).preprocess(notebook, resources)
     # which gradebook and which hand-in this notebook belongs to: feedback checks it
     notebook.metadata["autograder"] = {"digest": outcome.digest, "db_url": course.db_url}
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -431,6 +469,7 @@ def grade_class(
     """
     started = time.monotonic()
     limits = limits or Limits()
+    pipeline = course.pipeline  # a bad nbgrader_config.py stops the run before anything runs
     folder = Path(submissions_dir)
     intake = scan(folder, course.notebooks(), assignment)
     if not intake.handins:
@@ -479,6 +518,8 @@ def grade_class(
             source_files=instructor_files(course, assignments),
             sandbox=sandbox,
             limits=limits,
+            pipeline=pipeline,
+            config=worker_config(course.config, pipeline, limits),
             home_template=str(warm_home(sandbox, scratch / "home")) if todo else "",
             **worker_sources(course, assignments),
         )

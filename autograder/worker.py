@@ -12,12 +12,13 @@ a private work folder, a kernelspec whose provisioner starts each kernel in its 
    not JSON is not graded and scores 0);
 2. :func:`~autograder.tamper.inspect_structure` and :func:`~autograder.tamper.restore_structure`
    against the release;
-3. :data:`SANITIZE`, nbgrader's own ``Autograde.sanitize_preprocessors``;
-4. :data:`AUTOGRADE`, nbgrader's ``Autograde.autograde_preprocessors`` with ``Execute``
-   replaced by :class:`~autograder.execution.LearnerExecute` (the learner's cells, in the
-   sandboxed kernel) and :class:`~autograder.execution.TrustedTests` (every test cell, in this
-   process), and without the steps the single writer does (``SaveAutoGrades``) or the course
-   does not use (``AssignLatePenalties``).
+3. nbgrader's ``Autograde.sanitize_preprocessors``, as the course configures them;
+4. nbgrader's ``Autograde.autograde_preprocessors``, as the course configures them, with
+   ``Execute`` replaced by :class:`~autograder.execution.LearnerExecute` (the learner's cells,
+   in the sandboxed kernel) and :class:`~autograder.execution.TrustedTests` (every test cell,
+   in this process), and without the steps the single writer does (``SaveAutoGrades``,
+   ``AssignLatePenalties``): see :mod:`autograder.pipeline`. Every step is instantiated with
+   the course's ``nbgrader_config.py`` and the grader's limits on top (``WorkerSetup.config``).
 
 It returns an :class:`Outcome`: plain data (the executed notebook as JSON text, flags, the
 result of every test) that the single writer in the parent saves. A worker never opens the
@@ -41,14 +42,13 @@ import nbformat
 from jupyter_core.utils import run_sync
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
-from nbgrader.converters import Autograde
-from nbgrader.preprocessors import AssignLatePenalties, Execute, SaveAutoGrades
 from traitlets.config import Config
 
 from autograder.cgroups import CgroupSet, enter, worker_leaf
-from autograder.execution import LearnerExecute, TrustedTests, shared_state
+from autograder.execution import LearnerExecute, shared_state
 from autograder.forkserver import ForkServer, zygote_command
 from autograder.intake import safe_relative
+from autograder.pipeline import Pipeline
 from autograder.provisioner import kernel_manager, write_kernelspec
 from autograder.records import Limits, Outcome, Submission
 from autograder.runner import GradingSuite, is_test_cell
@@ -62,16 +62,6 @@ from autograder.tamper import (
 
 LOG = logging.getLogger("autograder")
 
-#: nbgrader's sanitizing preprocessors, as its ``autograde`` runs them.
-SANITIZE: list[type] = list(Autograde.class_traits()["sanitize_preprocessors"].default())
-#: nbgrader's autograding preprocessors, with the learner's run and the trusted tests in place
-#: of ``Execute``, and without what the parent's single writer does.
-AUTOGRADE: list[type] = [
-    step
-    for pp in Autograde.class_traits()["autograde_preprocessors"].default()
-    if pp not in (SaveAutoGrades, AssignLatePenalties)
-    for step in ((LearnerExecute, TrustedTests) if pp is Execute else (pp,))
-]
 T = TypeVar("T")
 #: Tries for a kernel that dies before running any learner cell (then: not graded, never 0).
 KERNEL_START_TRIES = 2
@@ -87,6 +77,8 @@ class WorkerSetup:
     source_files: dict[str, dict[str, bytes]]  # assignment -> instructor files to copy
     sandbox: Sandbox
     limits: Limits
+    pipeline: Pipeline  # the course's preprocessors (autograder.pipeline.course_pipeline)
+    config: Config  # their configuration (autograder.pipeline.worker_config)
     home_template: str = ""
     sources: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
     # assignment -> notebook -> the instructor's source notebook's path
@@ -227,7 +219,7 @@ def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
     workdir: Path = _STATE["workdir"]
     box: Sandbox = _STATE["sandbox"]
     suite: GradingSuite = _STATE["suites"][(sub.assignment, sub.notebook)]
-    config = pipeline_config(setup.limits)
+    config = setup.config
     resources = {
         "nbgrader": {
             "notebook": sub.notebook,
@@ -237,7 +229,7 @@ def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
         },
         "metadata": {"path": str(workdir)},
     }
-    for pp in SANITIZE:
+    for pp in setup.pipeline.sanitize:
         notebook, resources = pp(config=config)(notebook, resources)
     sanitized = nbformat.writes(notebook)
 
@@ -319,25 +311,6 @@ class KernelDidNotStart(RuntimeError):
     failure (a busy machine), retried, never the learner's zero."""
 
 
-def pipeline_config(limits: Limits) -> Config:
-    """The traitlets configuration of :data:`SANITIZE` and :data:`AUTOGRADE` for ``limits``.
-
-    Examples
-    --------
-    >>> config = pipeline_config(Limits(cell_timeout=5))
-    >>> config.LearnerExecute.timeout, config.OverwriteCells.add_missing_cells
-    (5, True)
-    """
-    config = Config()
-    config.OverwriteCells.add_missing_cells = True
-    config.LearnerExecute.timeout = limits.cell_timeout
-    config.LearnerExecute.notebook_timeout = limits.notebook_timeout
-    config.LearnerExecute.max_output_chars = limits.max_output_chars
-    config.LearnerExecute.startup_timeout = 60
-    config.TrustedTests.test_timeout = float(limits.test_timeout)
-    return config
-
-
 def _prepare_workdir(workdir: Path, uid: int, sub: Submission, setup: WorkerSetup) -> None:
     """A fresh work folder holding the learner's extra files, then the instructor's."""
     fresh_workdir(workdir, uid, setup.sandbox.work_bytes)
@@ -358,7 +331,7 @@ def _prepare_workdir(workdir: Path, uid: int, sub: Submission, setup: WorkerSetu
 def _autograde(
     notebook: NotebookNode, resources: dict, config: Config, suite: GradingSuite, workdir: Path
 ) -> tuple[NotebookNode, dict]:
-    """Run :data:`AUTOGRADE` with a sandboxed kernel; always stop the kernel afterwards."""
+    """Run the course's grading steps with a sandboxed kernel; always stop the kernel after."""
     km = kernel_manager(_STATE["kernels"], workdir, _STATE["fork_server"])
     state = shared_state(resources)
     state.update(km=km, suite=suite, workdir=str(workdir), uid=_STATE["sandbox"].kernel_uid())
@@ -367,7 +340,7 @@ def _autograde(
             run_sync(km.start_kernel)(cwd=str(workdir))
         except Exception as error:
             raise KernelDidNotStart(f"{type(error).__name__}: {error}") from error
-        for pp in AUTOGRADE:
+        for pp in _STATE["setup"].pipeline.grade:
             try:
                 notebook, resources = pp(config=config)(notebook, resources)
             except RuntimeError as error:

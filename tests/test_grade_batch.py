@@ -84,10 +84,10 @@ def batch_run(tmp_path_factory) -> dict:
             raise OSError("the gradebook's disk went away (made by the test)")
         return save(course, outcome, dirs)
 
-    def failing_render(notebook, resources, *args):
+    def failing_render(notebook, resources, *args, **kwargs):
         if resources["nbgrader"]["student"] == "fbfail":
             raise RuntimeError("the template broke (made by the test)")
-        return render(notebook, resources, *args)
+        return render(notebook, resources, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(grading, "save_outcome", failing_save)

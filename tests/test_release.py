@@ -9,6 +9,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from autograder.coursedir import CONFIG_FILE
 from autograder.release import generate_release
 from tests.notebook_tools import (
     COURSE,
@@ -34,6 +35,8 @@ def test_every_assignment_is_released():
 def test_release_is_what_nbgrader_generates_from_solutions(tmp_path: Path):
     """Drift check: regenerating course/ from solutions/ reproduces the committed files exactly."""
     shutil.copytree(SOLUTIONS, tmp_path / "solutions")
+    (tmp_path / "autograder").mkdir()
+    shutil.copy(CONFIG_FILE, tmp_path / "autograder")  # a course root has its configuration
     generate_release(tmp_path)
     regenerated = tmp_path / "course"
     fresh = sorted(p.relative_to(regenerated) for p in regenerated.rglob("*") if p.is_file())

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from autograder.grading import Course, instructor_files, register_assignments, release_texts
+from autograder.pipeline import worker_config
 from autograder.records import Limits, Submission
 from autograder.sandbox import default_sandbox, require_sandbox, warm_home
 from autograder.worker import WorkerSetup, grade, init_worker
@@ -42,6 +43,8 @@ def test_grading_leaves_no_thread_or_open_file_behind(tmp_path):
             instructor_files(course, [EXERCISE]),
             box,
             Limits(),
+            course.pipeline,
+            worker_config(course.config, course.pipeline, Limits()),
             str(warm_home(box, scratch / "home")),
             sources={EXERCISE: {EXERCISE: str(course.source / EXERCISE / f"{EXERCISE}.ipynb")}},
         )
