@@ -21,11 +21,13 @@ cannot be rendered is that learner's flag, never the class's. On top of nbgrader
 from __future__ import annotations
 
 import csv
+import functools
 import html
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
@@ -327,49 +329,65 @@ def harden(page: str, mathjax: str) -> str:
     return head + body
 
 
-def make_feedback(course, outcomes: list, dirs) -> None:
+def make_feedback(course, outcomes: list, dirs, map_: Callable | None = None) -> None:
     """Write one feedback page per graded learner into the run's ``feedback/``; a learner
-    whose page cannot be made gets a ``feedback`` flag (and no stale page)."""
+    whose page cannot be made gets a ``feedback`` flag (and no stale page).
+
+    ``map_`` (an ordered map such as a process pool's ``imap``) renders the pages in parallel,
+    with :func:`feedback_task`; without it they are rendered here, one after the other.
+    """
+    install_mathjax(dirs.feedback)
+    tasks = [(course, outcome, dirs) for outcome in outcomes]
+    for outcome, flag in zip(outcomes, (map_ or map)(feedback_task, tasks), strict=True):
+        if flag:
+            outcome.flags.append(flag)
+
+
+@functools.cache
+def _exporter() -> HTMLExporter:
+    """This process's exporter (see :func:`feedback_exporter`), made on its first page."""
+    return feedback_exporter()
+
+
+def feedback_task(task: tuple) -> list[str] | None:
+    """Write the feedback page of one ``(course, outcome, dirs)``; return a ``feedback`` flag
+    if it could not be made (then no page, not even a stale one, is left)."""
     from autograder.grading import autograded_path, not_graded
 
-    install_mathjax(dirs.feedback)
-    exporter = feedback_exporter()
-    for outcome in outcomes:
-        target = dirs.feedback / outcome.student / outcome.assignment / f"{outcome.notebook}.html"
-        source = autograded_path(dirs, outcome)
-        if not_graded(outcome) or not source.exists():
-            if target.exists():
-                target.unlink()
-            continue
-        try:
-            notebook = nbformat.read(source, as_version=4)
-            stamp = notebook.metadata.get("autograder", {})
-            if stamp.get("digest") != outcome.digest or stamp.get("db_url") != course.db_url:
-                raise ValueError(
-                    f"{source} is not this hand-in's autograded notebook in this gradebook"
-                )
-            resources = {
-                "nbgrader": {
-                    "student": outcome.student,
-                    "assignment": outcome.assignment,
-                    "notebook": outcome.notebook,
-                    "db_url": course.db_url,
-                },
-                "metadata": {"name": outcome.notebook},
-                "config_dir": jupyter_config_dir(),
-            }
-            page = render_page(notebook, resources, exporter, config=course.config)
-        except Exception as error:  # this learner's page only
-            if target.exists():
-                target.unlink()
-            outcome.flags.append(
-                ["feedback", f"no feedback page: {type(error).__name__}: {error}"[:400]]
+    course, outcome, dirs = task
+    target = dirs.feedback / outcome.student / outcome.assignment / f"{outcome.notebook}.html"
+    source = autograded_path(dirs, outcome)
+    if not_graded(outcome) or not source.exists():
+        if target.exists():
+            target.unlink()
+        return None
+    try:
+        notebook = nbformat.read(source, as_version=4)
+        stamp = notebook.metadata.get("autograder", {})
+        if stamp.get("digest") != outcome.digest or stamp.get("db_url") != course.db_url:
+            raise ValueError(
+                f"{source} is not this hand-in's autograded notebook in this gradebook"
             )
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        part = target.with_suffix(".html.part")
-        part.write_text(page, encoding="utf-8")
-        os.replace(part, target)
+        resources = {
+            "nbgrader": {
+                "student": outcome.student,
+                "assignment": outcome.assignment,
+                "notebook": outcome.notebook,
+                "db_url": course.db_url,
+            },
+            "metadata": {"name": outcome.notebook},
+            "config_dir": jupyter_config_dir(),
+        }
+        page = render_page(notebook, resources, _exporter(), config=course.config)
+    except Exception as error:  # this learner's page only
+        if target.exists():
+            target.unlink()
+        return ["feedback", f"no feedback page: {type(error).__name__}: {error}"[:400]]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_suffix(".html.part")
+    part.write_text(page, encoding="utf-8")
+    os.replace(part, target)
+    return None
 
 
 def export_grades(course, target: Path, skip: set[tuple[str, str]] = frozenset()) -> Path:

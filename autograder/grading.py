@@ -524,8 +524,9 @@ def grade_class(
             **worker_sources(course, assignments),
         )
         pool = Pool(setup, course, dirs, journal, limits, groups)
-        fresh = pool.run(todo, workers, progress, stop_after)
-        phases["grading"] = time.monotonic() - started - phases["setup"]
+        fresh = pool.run(todo, workers, progress, stop_after, kept + failed if feedback else None)
+        phases["feedback"] = pool.feedback_seconds
+        phases["grading"] = time.monotonic() - started - phases["setup"] - phases["feedback"]
     finally:
         cgroups.teardown(groups)
         release_mounts(scratch)
@@ -546,10 +547,11 @@ def grade_class(
     if feedback:
         from autograder.feedback import export_grades, make_feedback
 
-        make_feedback(course, result.outcomes, dirs)
+        if not pool.fed:  # nothing was graded (or the pool stopped): render them here
+            make_feedback(course, result.outcomes, dirs)
         skip = {(o.student, o.assignment) for o in result.not_graded}
         result.csv = export_grades(course, out_dir / "grades.csv", skip)
-    phases["feedback"] = time.monotonic() - mark
+    phases["feedback"] = phases.get("feedback", 0.0) + time.monotonic() - mark
     mark = time.monotonic()
     from autograder.gradebook_state import flag_in_gradebook
     from autograder.report import write_report
@@ -579,6 +581,8 @@ class Pool:
     journal: Path
     limits: Limits
     groups: cgroups.CgroupSet
+    fed: bool = False
+    feedback_seconds: float = 0.0
 
     def tasks(self, todo: list[Handin]) -> Iterator[tuple]:
         """One task per hand-in, each read just before it is handed to a worker."""
@@ -604,8 +608,16 @@ class Pool:
         return outcome
 
     def run(
-        self, todo: list[Handin], workers: int | None, progress: bool, stop_after: int | None
+        self,
+        todo: list[Handin],
+        workers: int | None,
+        progress: bool,
+        stop_after: int | None,
+        feedback_for: list[Outcome] | None = None,
     ) -> list[Outcome]:
+        """Grade ``todo`` and save each outcome as it comes; then, unless stopped early, write
+        the feedback pages of ``feedback_for`` and of what was graded, in the same workers
+        (``self.fed`` says whether it did, ``self.feedback_seconds`` how long it took)."""
         if not todo:
             return []
         workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
@@ -623,5 +635,11 @@ class Pool:
                 bar.update(1)
                 if stop_after is not None and len(fresh) >= stop_after:
                     pool.terminate()
-                    break
+                    return fresh
+            if feedback_for is not None:
+                from autograder.feedback import make_feedback
+
+                started = time.monotonic()
+                make_feedback(self.course, feedback_for + fresh, self.dirs, pool.imap)
+                self.fed, self.feedback_seconds = True, time.monotonic() - started
         return fresh

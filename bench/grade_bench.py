@@ -4,21 +4,23 @@ Generates N learner submissions of the exercise (a realistic mix: 40 % correct, 
 sign, 20 % blank, 20 % partial: a right update with a learning rate that is too large), then
 grades them three ways, each in its own fresh copy of the course and each as a subprocess
 whose wall time and CPU time (``getrusage`` of the command and its descendants; for the
-grader's sandboxed kernels, which the sandbox's reaper hides from ``getrusage``, the CPU
-time each kernel reported before it was shut down) are measured:
+grader's forked kernels, which ``getrusage`` does not see, the CPU time each kernel reported
+before it was shut down, and each fork server's start-up) are measured:
 
 1. plain serial ``nbgrader autograde 04_exercise`` (autograding only: no feedback, no export);
 2. ``python -m autograder grade`` (autograde in parallel sandboxes, feedback, CSV, report);
 3. the floor: for each submission, start a kernel and run the notebook once (nbclient),
    nothing else.
 
-Run it from the repository root (as root: the grader's sandbox needs it)::
+Run it from the repository root::
 
     .venv/bin/python bench/grade_bench.py -n 200
 
-and it prints the three times, the speed-up over nbgrader, and the CPU seconds per
-submission of the grader against the floor's. It is a script, not a test: the figures
-depend on the machine.
+and it prints the three times, whether every submission got the same per-cell scores from
+the grader as from nbgrader (it exits 1 if not), the speed-up over nbgrader, the CPU seconds
+per submission of the grader against the floor's, and then the grader's time per submission
+for classes of 50, 200 and 1,000 (``--scaling``), to show that its cost grows linearly with
+the class. It is a script, not a test: the figures depend on the machine.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from tests.corpus.cases import (  # noqa: E402
     RATE,
     WRONG_SIGN,
     answered,
+    auto_scores,
     make_course,
     read_releases,
 )
@@ -107,16 +110,39 @@ def measure(argv: list[str], cwd: Path) -> tuple[float, float, str]:
 def sandboxed_kernel_cpu(journal: Path) -> float:
     """CPU seconds of the grader's kernels, as each kernel reported it (see the journal).
 
-    bubblewrap's reaper does not pass its children's CPU time on to ``getrusage``, so the
-    grader asks each kernel for its own before shutting it down.
+    A forked kernel is not a child the grader waits for, so ``getrusage`` does not see it:
+    each kernel reports its own CPU time before it is shut down, and the first kernel of each
+    fork server also carries the server's start-up (its imports).
     """
     return sum(json.loads(line).get("kernel_cpu", 0.0) for line in journal.open())
+
+
+def scores(root: Path) -> dict[str, dict[str, float | None]]:
+    """Every learner's autograded test-cell scores in a course's gradebook (nbgrader's API)."""
+    db_url = f"sqlite:///{root / 'gradebook.db'}"
+    learners = sorted(p.name for p in (root / "submitted").iterdir())
+    return {learner: auto_scores(db_url, learner, EXERCISE) for learner in learners}
+
+
+def grade_with_autograder(root: Path, workers: int | None) -> tuple[float, float, str]:
+    """Wall and CPU seconds (kernels included) and the output of ``python -m autograder``."""
+    argv = [sys.executable, "-m", "autograder", "--root", str(root), "grade",
+            str(root / "submitted"), "--no-progress"]  # fmt: skip
+    if workers:
+        argv += ["--workers", str(workers)]
+    wall, cpu, out = measure(argv, REPO)
+    return wall, cpu + sandboxed_kernel_cpu(root / "reports" / "journal.jsonl"), out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=200, help="number of submissions (200)")
     parser.add_argument("--workers", type=int, default=None, help="grader workers (cores)")
+    parser.add_argument(
+        "--scaling",
+        default="50,200,1000",
+        help="class sizes the grader alone grades, for its time per submission ('' for none)",
+    )
     args = parser.parse_args()
     n = args.n
     base = Path(tempfile.mkdtemp(prefix="grade-bench-"))
@@ -140,12 +166,7 @@ def main() -> int:
     )
 
     ours = build(n, base / "ours")
-    argv = [sys.executable, "-m", "autograder", "--root", str(ours), "grade",
-            str(ours / "submitted"), "--no-progress"]  # fmt: skip
-    if args.workers:
-        argv += ["--workers", str(args.workers)]
-    wall_us, cpu_us, out = measure(argv, REPO)
-    cpu_us += sandboxed_kernel_cpu(ours / "reports" / "journal.jsonl")
+    wall_us, cpu_us, out = grade_with_autograder(ours, args.workers)
     phases = next((line for line in out.splitlines() if line.startswith("time:")), "")
     print(
         f"autograder grade (parallel):  {wall_us:7.1f} s wall, {cpu_us / n:5.2f} CPU s/submission"
@@ -163,10 +184,24 @@ def main() -> int:
         f"floor (kernel + run, serial): {wall_fl:7.1f} s wall, {cpu_fl / n:5.2f} CPU s/submission"
     )
 
-    print(f"speed-up over serial nbgrader: {wall_nb / wall_us:.2f}x (target >= 1.8x)")
-    print(f"CPU per submission / floor:    {cpu_us / cpu_fl:.2f} (target <= 1.3)")
+    theirs, mine = scores(plain), scores(ours)
+    differ = [learner for learner in theirs if mine.get(learner) != theirs[learner]]
+    print(
+        f"same per-cell scores as nbgrader: {len(theirs) - len(differ)} of {len(theirs)}"
+        + (f" (differ: {', '.join(differ[:10])})" if differ else "")
+    )
+    print(f"speed-up over serial nbgrader: {wall_nb / wall_us:.2f}x (target >= 4x)")
+    print(f"CPU per submission / floor:    {cpu_us / cpu_fl:.2f} (target <= 0.5)")
     print(f"nbgrader's CPU / floor:        {cpu_nb / cpu_fl:.2f}")
-    return 0
+
+    sizes = [int(size) for size in args.scaling.split(",") if size.strip()]
+    for size in sizes:
+        wall, cpu, _ = grade_with_autograder(build(size, base / f"scale-{size}"), args.workers)
+        print(
+            f"class of {size:5d}, grader alone: {wall:7.1f} s wall, "
+            f"{wall / size:6.3f} s and {cpu / size:5.2f} CPU s per submission"
+        )
+    return 1 if differ else 0
 
 
 if __name__ == "__main__":

@@ -24,7 +24,11 @@ def test_call_roundtrip_prints_both_ways_side_by_side():
 
 def test_grade_bench_prints_the_three_ways_and_the_runners_share():
     ensure_system_deps(REPO)
-    out = run("bench/grade_bench.py", "-n", "2")
-    for line in ("nbgrader autograde (serial)", "autograder grade (parallel)", "floor",
-                 "of which the trusted test runner", "CPU per submission / floor"):  # fmt: skip
+    out = run("bench/grade_bench.py", "-n", "2", "--scaling", "3")
+    expected = [
+        "nbgrader autograde (serial)", "autograder grade (parallel)", "floor",
+        "of which the trusted test runner", "CPU per submission / floor",
+        "same per-cell scores as nbgrader: 2 of 2", "class of     3, grader alone",
+    ]  # fmt: skip
+    for line in expected:
         assert line in out, out

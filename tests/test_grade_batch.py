@@ -89,9 +89,17 @@ def batch_run(tmp_path_factory) -> dict:
             raise RuntimeError("the template broke (made by the test)")
         return render(notebook, resources, *args, **kwargs)
 
+    run = grading.Pool.run
+
+    def run_without_pool_feedback(self, todo, workers, progress, stop_after, feedback_for=None):
+        # the pages are then rendered in this process, where the failing render is patched in
+        # (the pool's spawned workers would not see the patch)
+        return run(self, todo, workers, progress, stop_after, None)
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(grading, "save_outcome", failing_save)
         patch.setattr(feedback, "render_page", failing_render)
+        patch.setattr(grading.Pool, "run", run_without_pool_feedback)
         first = _run(folder, course, root / "reports")
     journal_after_first = (root / "reports" / "journal.jsonl").read_text(encoding="utf-8")
     state1 = _state(root, course, root / "reports")
