@@ -6,10 +6,11 @@ folder ``box`` writable and the warmed home). :meth:`ForkServer.spawn` asks it f
 kernel and returns a :class:`ForkedKernel`, the handle jupyter_client's provisioner holds in
 place of a ``Popen`` (:class:`autograder.provisioner.SandboxProvisioner`).
 
-Before the forked child may run anything, it connects to a *hello* socket of the worker's:
-the kernel's process id comes from the socket's peer credentials (so it cannot be lied
-about), the worker puts that process in the kernel's cgroup, opens a pidfd on it, and only
-then lets it go on.
+Before the forked kernel may run anything, it connects to a *hello* socket of the worker's:
+its process id comes from the socket's peer credentials (so it cannot be lied about), the
+worker opens a pidfd on it and puts it in the kernel's cgroup, and only then lets it go on.
+The kernel is process 1 of its own PID namespace: killing it through the pidfd ends every
+process it started, with or without a cgroup, whatever its code did to itself.
 """
 
 from __future__ import annotations
@@ -75,8 +76,8 @@ def peer_pid(conn: socket.socket) -> int:
 class ForkedKernel:
     """A forked kernel, seen through a pidfd: the ``Popen``-like object a provisioner holds.
 
-    ``pid`` is the child that waits for the kernel (process 1 of the kernel's namespaces
-    dies with it, and it exits when the kernel exits).
+    ``pid`` is the kernel's process id in the worker's PID namespace (it is process 1 of its
+    own: when it ends, every process it started is killed).
     """
 
     pid: int
@@ -122,8 +123,8 @@ class ForkServer:
     hello_dir : Path
         A folder of the worker's, visible in the sandbox, for the hello sockets.
     admit : callable, optional
-        Called with a child's process id before it may go on (the worker puts it in the
-        kernel's cgroup there); if it raises, the child is killed and the error raised.
+        Called with a kernel's process id before it may go on (the worker puts it in the
+        kernel's cgroup there); if it raises, the kernel is killed and the error raised.
     log : Path, optional
         Where the parent's stderr goes (and a child's, until its kernel starts).
 
@@ -200,7 +201,7 @@ class ForkServer:
                 try:
                     conn, _ = listener.accept()
                 except TimeoutError as error:
-                    raise ForkFailed(f"child {forked} never said hello") from error
+                    raise ForkFailed(f"the kernel of child {forked} never said hello") from error
             finally:
                 path.unlink(missing_ok=True)
         with conn:

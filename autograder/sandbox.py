@@ -216,7 +216,7 @@ class Sandbox:
             "ALL",
             *self._mounts(binds, str(box), HOME_IN_SANDBOX),
             *("--dir", f"{STAGING}/home", "--dir", f"{STAGING}/work"),
-            *("--remount-ro", "/"),
+            *("--remount-ro", "/", "--remount-ro", "/dev"),
             "--",
             *argv,
         ]
@@ -272,8 +272,7 @@ def prepare_workdir(workdir: Path, uid: int = SANDBOX_UID, size_bytes: int = 0) 
     """
     if os.path.ismount(workdir):
         subprocess.run(["umount", "-l", str(workdir)], check=False, capture_output=True)
-    if workdir.exists():
-        shutil.rmtree(workdir)
+    remove_tree(workdir)
     workdir.mkdir(parents=True)
     if size_bytes and os.geteuid() == 0:
         options = f"size={size_bytes},mode=0700,nosuid,nodev"
@@ -316,10 +315,39 @@ def fresh_workdir(workdir: Path, uid: int = SANDBOX_UID, size_bytes: int = 0) ->
     release_mounts(box)
     for entry in box.iterdir() if box.is_dir() else ():
         if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
+            remove_tree(entry)
         else:
             entry.unlink(missing_ok=True)
     prepare_workdir(workdir, uid, size_bytes)
+
+
+def remove_tree(folder: Path) -> None:
+    """Remove ``folder``, even where a kernel running as the grader's own user made its
+    folders read-only (``chmod 500``) to trap the clean-up.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> trap = Path(tempfile.mkdtemp()) / "trap"
+    >>> (trap / "inner").mkdir(parents=True)
+    >>> (trap / "inner" / "f").write_text("x")
+    1
+    >>> (trap / "inner").chmod(0o500); trap.chmod(0o500)
+    >>> remove_tree(trap); trap.exists()
+    False
+    """
+
+    def unlock(function, path, _info) -> None:
+        parent = os.path.dirname(path)
+        for name in (parent, path):
+            try:
+                os.chmod(name, 0o700, follow_symlinks=False)
+            except (OSError, NotImplementedError):
+                pass
+        function(path)
+
+    if folder.exists() or folder.is_symlink():
+        shutil.rmtree(folder, onerror=unlock)
 
 
 def release_mounts(folder: Path) -> list[str]:

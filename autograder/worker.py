@@ -52,7 +52,14 @@ from autograder.pipeline import Pipeline
 from autograder.provisioner import kernel_manager, write_kernelspec
 from autograder.records import Limits, Outcome, Submission
 from autograder.runner import GradingSuite, is_test_cell
-from autograder.sandbox import Sandbox, fresh_workdir, hand_over, shared_folder, worker_uid
+from autograder.sandbox import (
+    Sandbox,
+    fresh_workdir,
+    hand_over,
+    remove_tree,
+    shared_folder,
+    worker_uid,
+)
 from autograder.tamper import (
     inspect_structure,
     recover_metadata,
@@ -359,7 +366,10 @@ def _autograde(
         except Exception:  # already dead
             LOG.debug("kernel shutdown failed", exc_info=True)
         km.context.destroy(linger=0)
-        shutil.rmtree(workdir, ignore_errors=True)
+        try:
+            remove_tree(workdir)
+        except OSError:  # the next hand-in's fresh_workdir tries again
+            LOG.debug("removing %s failed", workdir, exc_info=True)
 
 
 def results_by_test(notebook: NotebookNode) -> dict[str, dict]:

@@ -9,13 +9,15 @@ never opens a socket and never runs a learner's code, then waits for requests on
 For each request it forks a child that gives the kernel a sandbox of its own before any
 learner code runs:
 
-1. the child connects to the worker's *hello* socket, so the worker learns its process id
-   (``SO_PEERCRED``) and puts it in the kernel's cgroup, and waits for the worker's go;
-2. it unshares new mount, PID, network, IPC and UTS namespaces and forks the kernel, which
-   is process 1 of its PID namespace: when the kernel exits, everything it started dies;
+1. the child unshares new mount, PID, network, IPC and UTS namespaces and forks the kernel,
+   which is process 1 of its PID namespace: when the kernel ends, everything it started dies;
+2. the kernel connects to the worker's *hello* socket, so the worker learns its process id
+   (``SO_PEERCRED``), holds a pidfd on it (to end it, and its namespace, whatever it does) and
+   puts it in the kernel's cgroup; then it waits for the worker's go;
 3. the kernel mounts a fresh ``/proc``, ``/tmp``, ``/dev/shm`` and home folder (a copy of the
-   warmed one), sets its resource limits, enters its work folder, gives up every privilege
-   (root: the sandbox's user id; in a user namespace: every capability) and starts ipykernel.
+   warmed one), hides the worker's folder but for its own work folder, sets its resource
+   limits, gives up every privilege (root: the sandbox's user id; in a user namespace: every
+   capability), gets keyrings of its own and starts ipykernel.
 
 This file is run by source (``python -I -c``), not imported from the package, because the
 sandbox shows the kernel none of the grader's code: it uses only the standard library and
@@ -28,8 +30,8 @@ import ctypes
 import gc
 import json
 import os
+import platform
 import resource
-import select
 import shutil
 import signal
 import socket
@@ -44,6 +46,10 @@ CLONE_NEWNET = 0x40000000
 MS_NOSUID, MS_NODEV, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 2, 4, 4096, 8192, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP = 1, 24
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+#: keyctl(2)'s system call number by machine, and what is asked of it.
+KEYCTL = {"x86_64": 250, "aarch64": 219}
+KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_CLEAR = 1, 7
+KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = -4, -5
 #: Exit codes of a child that could not set up its sandbox (the worker reports them).
 SETUP_FAILED = 97
 
@@ -136,11 +142,16 @@ def build_sandbox(request: dict) -> None:
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV)
     size = request["tmp_bytes"]
     sized = f",size={size}" if size else ""
-    # the work folder may lie under /tmp: carry it over to the fresh /tmp
+    # a fresh /tmp, and a fresh empty folder over the worker's box (which holds the work
+    # folder, the hello sockets and, without root, belongs to the kernel's own user): only
+    # the work folder is carried over
     workdir, carry = request["workdir"], request["staging"] + "/work"
+    box = os.path.dirname(workdir)
     mount(workdir, carry, None, MS_BIND)
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777{sized}")
-    os.makedirs(workdir, exist_ok=True)
+    os.makedirs(box, exist_ok=True)
+    mount("tmpfs", box, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k")
+    os.makedirs(workdir)
     mount(carry, workdir, None, MS_MOVE)
     mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777{sized}")
     home, fresh = request["home"], request["staging"] + "/home"
@@ -160,19 +171,38 @@ def build_sandbox(request: dict) -> None:
     os.chdir(request["workdir"])
 
 
-def enter_sandbox(request: dict, lifeline: int) -> None:
-    """Process 1 of the kernel's PID namespace: build its sandbox and give up privileges.
+def say_hello(path: str) -> None:
+    """Connect to the worker's hello socket and wait for its go: the worker learns this
+    process's id from the socket (it holds a pidfd on it: killing it ends the whole PID
+    namespace, whatever the learner's code does) and puts it in the kernel's cgroup."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as hello:
+        hello.settimeout(60)
+        hello.connect(path)
+        if hello.recv(1) != b"g":
+            raise SystemExit(SETUP_FAILED)
 
-    The kernel dies with the child that waits for it (a change of user clears the parent
-    death signal, so it is set last); ``lifeline`` is a pipe whose other end only that child
-    holds: at end of file, it died before the signal was set.
-    """
+
+def fresh_keyrings() -> None:
+    """A new session keyring, and the user's keyrings emptied: keys are kept per user id
+    (and the grader's session keyring would be inherited), not per namespace, so a key one
+    learner added would otherwise wait there for the next kernel of the same user."""
+    number = KEYCTL.get(platform.machine())
+    if number is None:
+        return
+    _libc.syscall(number, KEYCTL_JOIN_SESSION_KEYRING, None)
+    for keyring in (KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING):
+        _libc.syscall(number, KEYCTL_CLEAR, keyring)
+
+
+def enter_sandbox(request: dict) -> None:
+    """Process 1 of the kernel's PID namespace: be admitted by the worker, build its sandbox
+    and give up privileges."""
+    if "hello" in request:
+        say_hello(request["hello"])
     build_sandbox(request)
     drop_privileges(request["uid"], request["gid"])
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if select.select([lifeline], [], [], 0)[0]:
-        raise SystemExit(SETUP_FAILED)
-    os.close(lifeline)
+    fresh_keyrings()
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with its waiting parent
     numpy = sys.modules.get("numpy")
     if numpy is not None:  # a fork shares its parent's random state: give each kernel its own
         numpy.random.seed()
@@ -193,26 +223,18 @@ def run_probe(request: dict) -> None:
 
 
 def child(request: dict) -> int:
-    """The forked child: be let in by the worker, unshare, fork the kernel and wait for it."""
+    """The forked child: unshare, fork the kernel and wait for it."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1):  # stderr stays the worker's log until the kernel starts
         os.dup2(null, fd)
     os.closerange(3, 1024)
-    if "hello" in request:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as hello:
-            hello.settimeout(60)
-            hello.connect(request["hello"])
-            if hello.recv(1) != b"g":
-                return SETUP_FAILED
     unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
-    lifeline, held = os.pipe()
     kernel = os.fork()
     if kernel == 0:
         code = 0
         try:
-            os.close(held)
-            enter_sandbox(request, lifeline)
+            enter_sandbox(request)
             (run_probe if "probe" in request else run_kernel)(request)
         except SystemExit as stop:
             code = stop.code if isinstance(stop.code, int) else 1
@@ -222,7 +244,6 @@ def child(request: dict) -> int:
             traceback.print_exc()
             code = SETUP_FAILED
         os._exit(code)
-    os.close(lifeline)
     _, status = os.waitpid(kernel, 0)
     return os.waitstatus_to_exitcode(status) & 0xFF
 
