@@ -233,7 +233,9 @@ class Sandbox:
             "tmp_bytes": self.tmp_bytes,
             "memory_bytes": self.memory_bytes,
             "file_bytes": self.file_bytes,
-            "max_processes": self.max_processes,
+            # with a cgroup, its pids limit (which counts what it refuses, for the report) is
+            # the one a fork bomb meets; the per-user limit stays just above it as a backstop
+            "max_processes": self.max_processes + (16 if self.cgroup_bases else 0),
         }
 
     def kernel_uid(self) -> int:
