@@ -620,7 +620,9 @@ class Pool:
         (``self.fed`` says whether it did, ``self.feedback_seconds`` how long it took)."""
         if not todo:
             return []
-        workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
+        # two per core: a worker and its kernel take turns (cells, calls into the kernel),
+        # so one per core would leave the cores idle about 40 % of the time
+        workers = max(1, min(workers or 2 * (os.cpu_count() or 1), len(todo)))
         fresh: list[Outcome] = []
         # spawn: each worker starts clean (no inherited ZeroMQ contexts or database connections)
         context = multiprocessing.get_context("spawn")

@@ -39,7 +39,7 @@ class ClassGrader(Configurable):
     (60, 1024)
     """
 
-    workers = Integer(None, allow_none=True, help="parallel kernels (default: one per core)").tag(
+    workers = Integer(None, allow_none=True, help="parallel kernels (default: two per core)").tag(
         config=True
     )
     cell_timeout = Integer(
