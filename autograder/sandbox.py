@@ -15,7 +15,6 @@ reason when bubblewrap is missing or cannot start, and the grader stops before a
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -131,8 +130,9 @@ class Sandbox:
                     made.add(name)
                     mounts += ["--perms", "0755", "--dir", name]
         for path in visible:
-            # /lib64 and friends are symlinks on merged-/usr systems: recreate them as links
-            if os.path.islink(path):
+            # /lib64 and friends are symlinks on merged-/usr systems: recreate them as links;
+            # any other link (a .venv linked from elsewhere) is bound as what it points to
+            if path in SYSTEM_DIRS and os.path.islink(path):
                 mounts += ["--symlink", os.readlink(path), path]
             else:
                 mounts += ["--ro-bind", path, path]
@@ -216,6 +216,11 @@ class Sandbox:
             "ALL",
             *self._mounts(binds, str(box), HOME_IN_SANDBOX),
             *("--dir", f"{STAGING}/home", "--dir", f"{STAGING}/work"),
+            *(
+                arg
+                for i, _ in enumerate(self.under_tmp())
+                for arg in ("--dir", f"{STAGING}/keep-{i}")
+            ),
             *("--remount-ro", "/", "--remount-ro", "/dev"),
             "--",
             *argv,
@@ -228,6 +233,7 @@ class Sandbox:
             "argv": argv,
             "home": HOME_IN_SANDBOX,
             "staging": STAGING,
+            "keep": self.under_tmp(),
             "uid": self.kernel_uid(),
             "gid": self.kernel_gid(),
             "tmp_bytes": self.tmp_bytes,
@@ -238,12 +244,29 @@ class Sandbox:
             "max_processes": self.max_processes + (16 if self.cgroup_bases else 0),
         }
 
+    def under_tmp(self) -> list[str]:
+        """The read-only folders shown under ``/tmp`` (a course cloned there), which each
+        kernel carries over to its fresh ``/tmp``.
+
+        Examples
+        --------
+        >>> Sandbox(readable=("/opt/venv", "/tmp/course/.venv")).under_tmp()
+        ['/tmp/course/.venv']
+        """
+        return [path for path in self.readable if Path(path).is_relative_to("/tmp")]
+
     def kernel_uid(self) -> int:
         """The user id a kernel runs as: :attr:`uid` as root, the grader's own otherwise."""
         return os.getuid() if self.userns else self.uid
 
     def kernel_gid(self) -> int:
         return os.getgid() if self.userns else SANDBOX_GID
+
+
+#: What ``python -I`` prints: where the course's helper package would be imported from.
+FIND_GDCOURSE = (
+    "import importlib.util as u; s = u.find_spec('gdcourse'); print(s.origin if s else '')"
+)
 
 
 def default_sandbox(memory_bytes: int = 2 * 2**30) -> Sandbox:
@@ -256,9 +279,12 @@ def default_sandbox(memory_bytes: int = 2 * 2**30) -> Sandbox:
     True
     """
     readable = {sys.base_prefix, sys.prefix}
-    spec = importlib.util.find_spec("gdcourse")
-    if spec is not None and spec.origin:
-        readable.add(str(Path(spec.origin).resolve().parent))
+    # where a kernel (``python -I``: no current folder on its path) finds the course's package
+    found = subprocess.run(
+        [sys.executable, "-I", "-c", FIND_GDCOURSE], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    if found:
+        readable.add(str(Path(found).resolve().parent))
     # drop folders already inside another visible one
     kept = sorted(readable)
     kept = [p for p in kept if not any(p != q and p.startswith(q + os.sep) for q in kept)]

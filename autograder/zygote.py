@@ -43,7 +43,8 @@ CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-MS_NOSUID, MS_NODEV, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 2, 4, 4096, 8192, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_MOVE = 1, 2, 4, 32, 4096, 8192
+MS_REC, MS_PRIVATE = 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP = 1, 24
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 #: keyctl(2)'s system call number by machine, and what is asked of it.
@@ -148,11 +149,26 @@ def build_sandbox(request: dict) -> None:
     workdir, carry = request["workdir"], request["staging"] + "/work"
     box = os.path.dirname(workdir)
     mount(workdir, carry, None, MS_BIND)
+    # read-only folders the sandbox shows under /tmp (a course cloned there) are carried over
+    # too, into small read-only tmpfs folders of their own (so no learner file lands beside)
+    kept = [(path, f"{request['staging']}/keep-{i}") for i, path in enumerate(request["keep"])]
+    for path, aside in kept:
+        mount(path, aside, None, MS_BIND | MS_REC)
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777{sized}")
+    tops = sorted({"/tmp/" + path.split("/")[2] for path, _ in kept})
+    for top in tops:
+        os.makedirs(top)
+        mount("tmpfs", top, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k")
+    for path, aside in kept:
+        os.makedirs(path, exist_ok=True)
+        mount(aside, path, None, MS_MOVE)
+        mount("none", path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     os.makedirs(box, exist_ok=True)
     mount("tmpfs", box, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k")
     os.makedirs(workdir)
     mount(carry, workdir, None, MS_MOVE)
+    for top in tops:
+        mount("none", top, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777{sized}")
     home, fresh = request["home"], request["staging"] + "/home"
     mount("tmpfs", fresh, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=0700{sized}")

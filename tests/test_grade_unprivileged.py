@@ -1,7 +1,8 @@
 """Grading without root (issue 13, item 1): a teaching assistant's ordinary account.
 
-The test makes an ordinary user, gives it a copy of the course, and runs the README's command
-``python -m autograder grade SUBMISSIONS_DIR`` as that user, without sudo. bubblewrap then
+The test makes an ordinary user, gives it a copy of the repository (its tracked files, as a
+clone has them, with this environment as its ``.venv``) and five hand-ins, and runs the
+README's class-grading block as written, with bash, as that user, without sudo. bubblewrap then
 makes a user namespace; the guarantees hold: every score is the one the hand-in deserves, a
 spy sees neither the course, the gradebook nor other learners' work, a memory bomb meets its
 limit, and the report says that the limits are per process (no cgroup without root).
@@ -12,6 +13,8 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -26,10 +29,10 @@ from tests.corpus.cases import (
     EXERCISE,
     auto_scores,
     ensure_system_deps,
-    make_course,
     write_corpus,
 )
 from tests.notebook_tools import REPO
+from tests.test_readme_commands import venv_is_devs
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="makes a user account: needs root")
 
@@ -64,29 +67,54 @@ def open_path_to(paths: list[Path]) -> list[tuple[Path, int]]:
     return changed
 
 
+def readme_block() -> str:
+    """The README's fenced block that grades a class with ``python -m autograder grade``."""
+    blocks = re.findall(r"^```\n(.*?)^```", (REPO / "README.md").read_text(), re.S | re.M)
+    found = [b for b in blocks if "-m autograder grade SUBMISSIONS_DIR" in b]
+    assert len(found) == 1, "README.md: one block grades a class"
+    return found[0]
+
+
+def copy_of_repository(target: Path) -> Path:
+    """The repository's tracked files as they are now (what a clone of this commit holds),
+    with this environment linked in as ``.venv`` (what ``./dev env`` made once)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    for name in filter(None, (n.decode() for n in listed)):
+        source, copy = REPO / name, target / name
+        if source.is_file():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy)
+    (target / ".venv").symlink_to(sys.prefix)
+    return target
+
+
 @pytest.fixture(scope="module")
 def unprivileged_run(tmp_path_factory) -> Iterator[dict]:
     ensure_system_deps(REPO)
+    if not venv_is_devs():
+        pytest.skip("not run from ./dev's .venv: ./dev env would install a new one")
     account = ensure_user(USER)
     base = tmp_path_factory.mktemp("unprivileged")
-    root = make_course(base / "course", REPO)
-    cases = write_corpus(root, root / "submitted", root / "course", only=list(PICKED))
+    root = copy_of_repository(base / "repo")
+    submitted = base / "submitted"
+    cases = write_corpus(root, submitted, root / "course", only=list(PICKED))
     home = base / "home"
     home.mkdir()
-    for folder, _, files in os.walk(base):
-        for name in [folder, *(os.path.join(folder, f) for f in files)]:
-            os.chown(name, account.pw_uid, account.pw_gid)
-    restore = open_path_to([Path(sys.executable), REPO, base])
+    for folder, dirs, files in os.walk(base):
+        for name in [folder, *(os.path.join(folder, f) for f in dirs + files)]:
+            os.chown(name, account.pw_uid, account.pw_gid, follow_symlinks=False)
+    script = readme_block().replace("SUBMISSIONS_DIR", str(submitted))
+    restore = open_path_to([Path(sys.executable), Path(sys.prefix), base])
     try:
         env = {"PATH": os.environ["PATH"], "HOME": str(home), "LANG": "C.UTF-8"}
         done = subprocess.run(
             [
                 "setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}",
-                "--clear-groups", "--",
-                sys.executable, "-m", "autograder", "--root", str(root),
-                "grade", str(root / "submitted"), "--no-progress",
+                "--clear-groups", "--", "bash", "-c", "set -euo pipefail\n" + script,
             ],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False,
+            cwd=root, env=env, capture_output=True, text=True, timeout=900, check=False,
         )  # fmt: skip
     finally:
         for folder, mode in reversed(restore):
