@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from autograder.cli_grade import add_grade_parser, run_grade
-from autograder.coursedir import REPO_ROOT, CourseError
+from autograder.coursedir import REPO_ROOT, CourseError, ensure_alembic_on_path
 from autograder.release import execute_sources, generate_release
 
 
-def with_own_scripts(path: str, executable: str = sys.executable) -> str:
-    """``path`` with this interpreter's scripts folder first: nbgrader runs ``alembic`` from
-    ``PATH`` to make a gradebook, so ``.venv/bin/python -m autograder`` works unactivated.
-
-    Examples
-    --------
-    >>> with_own_scripts("/usr/bin", "/srv/.venv/bin/python")
-    '/srv/.venv/bin:/usr/bin'
-    >>> with_own_scripts("/srv/.venv/bin:/usr/bin", "/srv/.venv/bin/python")
-    '/srv/.venv/bin:/usr/bin'
-    """
-    scripts = os.path.dirname(executable)
-    parts = [p for p in path.split(os.pathsep) if p and p != scripts]
-    return os.pathsep.join([scripts, *parts])
-
-
 def main(argv: list[str] | None = None) -> int:
-    os.environ["PATH"] = with_own_scripts(os.environ.get("PATH", ""))
+    ensure_alembic_on_path()  # nbgrader runs `alembic` to make a gradebook, from PATH
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
     parser.add_argument(
         "--root", type=Path, default=REPO_ROOT, help="course root (default: this repository)"

@@ -318,20 +318,10 @@ _READY = """() => window.MathJax?.isReady && MathJax.Hub.queue.running === 0
 
 def _open_in_chromium(path: Path) -> dict:
     """Open a page in headless chromium with no network; what ran, what was asked for."""
-    from tests.browser.fixtures import chromium
+    from tests.browser.fixtures import chromium, offline_context
 
     with chromium() as browser:
-        context = browser.new_context()
-        outside: list[str] = []
-
-        def local_only(route) -> None:
-            if route.request.url.startswith(("file://", "data:")):
-                route.continue_()
-            else:
-                outside.append(route.request.url)
-                route.abort()
-
-        context.route("**/*", local_only)
+        context, outside = offline_context(browser, ("file://", "data:"))
         page = context.new_page()
         dialogs: list[str] = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))

@@ -287,17 +287,11 @@ def test_learner_text_stays_text_in_the_page(report_run):
 
 
 def _open(page_path: Path, browser) -> tuple:
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
-    outside: list[str] = []
+    from tests.browser.fixtures import offline_context
 
-    def local_only(route) -> None:
-        if route.request.url.startswith(("file://", "data:")):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", local_only)
+    context, outside = offline_context(
+        browser, ("file://", "data:"), viewport={"width": 1500, "height": 1000}
+    )
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

@@ -23,7 +23,7 @@ import nbformat
 import pytest
 from nbconvert.preprocessors import CellExecutionError
 from PIL import Image
-from playwright.sync_api import Browser, Route
+from playwright.sync_api import Browser
 
 from gdcourse.site import (
     build_site,
@@ -33,7 +33,7 @@ from gdcourse.site import (
     render_lesson,
 )
 from tests.browser.checks import expected_images
-from tests.browser.fixtures import SCREENSHOTS, chromium
+from tests.browser.fixtures import SCREENSHOTS, chromium, offline_context
 from tests.notebook_tools import (
     COURSE,
     REPO,
@@ -256,17 +256,9 @@ def served(site: Path) -> Iterator[str]:
 
 def test_site_in_chromium(served: str, browser: Browser):
     """The index and a lesson load with nothing from outside, images decode, math typesets."""
-    context = browser.new_context(viewport={"width": 1100, "height": 900})
-    outside: list[str] = []
-
-    def only_the_site(route: Route) -> None:
-        if route.request.url.startswith((served, "data:")):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", only_the_site)
+    context, outside = offline_context(
+        browser, (served, "data:"), viewport={"width": 1100, "height": 900}
+    )
     page = context.new_page()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.goto(served + "index.html")

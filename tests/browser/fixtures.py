@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Route, sync_playwright
 
 from tests.browser.driver import INSTALL_SCRIPT, can_install_chromium, chromium_problem, launch
 from tests.notebook_tools import REPO
@@ -63,3 +63,28 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+def offline_context(
+    browser: Browser, allowed: tuple[str, ...], **options: object
+) -> tuple[BrowserContext, list[str]]:
+    """A browser context that loads only URLs starting with one of ``allowed``; every other
+    request is aborted and listed in the returned list (a page must ask for nothing else).
+
+    Examples
+    --------
+    ``context, outside = offline_context(browser, ("file://", "data:"))``, then
+    ``assert outside == []`` once the page has loaded.
+    """
+    context = browser.new_context(**options)
+    outside: list[str] = []
+
+    def only_allowed(route: Route) -> None:
+        if route.request.url.startswith(allowed):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_allowed)
+    return context, outside
