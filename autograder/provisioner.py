@@ -70,7 +70,9 @@ class SandboxProvisioner(LocalProvisioner):
         box = sandbox_from_dict(self.sandbox)
         workdir = Path(kwargs.get("cwd") or os.getcwd())
         argv = list(cmd[cmd.index("ipykernel_launcher") + 1 :])
-        self.process = await asyncio.to_thread(server.spawn, box.kernel_request(workdir, argv))
+        # in this thread, not a helper thread: a fork server (re)started here runs under
+        # bubblewrap's --die-with-parent, which watches the thread that started it
+        self.process = server.spawn(box.kernel_request(workdir, argv))
         self.pid, self.pgid, self.cwd = self.process.pid, None, workdir
         await self._until_bound()
         return self.connection_info

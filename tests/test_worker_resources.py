@@ -56,3 +56,7 @@ def test_grading_leaves_no_thread_or_open_file_behind(tmp_path):
     for i in range(3):
         grade(Submission(f"next{i}", EXERCISE, EXERCISE, data))
     assert open_threads_and_files() == before
+    from autograder import worker
+
+    server = worker._STATE["fork_server"]
+    assert (server.starts, server.spawned) == (1, 4), "one fork server forked every kernel"
