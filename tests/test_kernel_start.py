@@ -26,6 +26,7 @@ from autograder.provisioner import KERNEL_OPTIONS, kernel_manager, write_kernels
 from autograder.sandbox import (
     default_sandbox,
     fresh_workdir,
+    release_mounts,
     require_sandbox,
     warm_home,
     worker_uid,
@@ -184,6 +185,7 @@ def fork(tmp_path_factory) -> Iterator:
     run.box = box
     yield run
     server.close()
+    release_mounts(scratch)
 
 
 @pytest.fixture(scope="module")

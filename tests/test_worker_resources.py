@@ -14,7 +14,7 @@ from pathlib import Path
 from autograder.grading import Course, instructor_files, register_assignments, release_texts
 from autograder.pipeline import worker_config
 from autograder.records import Limits, Submission
-from autograder.sandbox import default_sandbox, require_sandbox, warm_home
+from autograder.sandbox import default_sandbox, release_mounts, require_sandbox, warm_home
 from autograder.worker import WorkerSetup, grade, init_worker
 from tests.corpus.cases import CASES, EXERCISE, ensure_system_deps, make_course, read_releases
 from tests.notebook_tools import REPO
@@ -59,4 +59,6 @@ def test_grading_leaves_no_thread_or_open_file_behind(tmp_path):
     from autograder import worker
 
     server = worker._STATE["fork_server"]
+    server.close()
+    release_mounts(scratch)
     assert (server.starts, server.spawned) == (1, 4), "one fork server forked every kernel"
