@@ -144,3 +144,11 @@ def test_readme_has_a_launch_on_binder_link(where: str):
     assert "pip install -e ." not in readme.split("## conda", 1)[1].split("##", 1)[0], (
         "the conda section still asks for a manual install: environment.yml does it"
     )
+
+
+def test_importing_nbformat_builds_no_iri_grammars():
+    """jsonschema 4.25+ imports rfc3987-syntax, which builds its grammars at import (1.7 CPU s
+    in every grading worker and nbgrader command): requirements.txt pins the release before."""
+    code = "import sys, nbformat, nbgrader.api; print('rfc3987_syntax' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", "importing nbformat imported rfc3987_syntax"
