@@ -43,7 +43,20 @@ PRELOAD = (
     "ipykernel.debugger",
     "jupyter_client.session",
     "zmq",
+    # what every kernel imported anyway while it started and ran the exercise
+    "faulthandler",
+    "tornado.platform.asyncio",
+    "IPython.core.completerlib",
+    "IPython.core.debugger",
+    "IPython.core.logger",
+    "IPython.core.oinspect",
+    "IPython.extensions.storemagic",
+    "IPython.utils.wildcard",
     "gdcourse",
+    "gdcourse.checks",
+    "gdcourse.descent",
+    "gdcourse.functions",
+    "gdcourse.scripts",
 )
 #: Seconds the parent may take to import :data:`PRELOAD`, and a child to say hello.
 START_TIMEOUT = 120.0
