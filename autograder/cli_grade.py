@@ -67,6 +67,12 @@ def add_grade_parser(commands: argparse._SubParsersAction) -> None:
     grade.add_argument(
         "--regrade-all", action="store_true", help="grade everyone again (ignore the journal)"
     )
+    grade.add_argument(
+        "--no-feedback",
+        action="store_true",
+        help="no feedback pages (like nbgrader autograde); a later run without it writes them, "
+        "grading nothing again",
+    )
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -90,6 +96,7 @@ def run_grade(args: argparse.Namespace) -> int:
         workers=settings.workers,
         limits=settings.limits(course.config),
         progress=not args.no_progress,
+        feedback=not args.no_feedback,
         regrade=args.regrade,
         regrade_all=args.regrade_all,
     )
@@ -114,6 +121,7 @@ def run_grade(args: argparse.Namespace) -> int:
     print(f"time:     {times}")
     print(f"report:   {result.report}")
     print(f"grades:   {result.csv}")
-    print(f"feedback: {result.dirs.feedback if result.dirs else ''}")
+    pages = result.dirs.feedback if result.dirs and not args.no_feedback else "none (--no-feedback)"
+    print(f"feedback: {pages}")
     sys.stdout.flush()
     return 0

@@ -349,17 +349,28 @@ def _exporter() -> HTMLExporter:
     return feedback_exporter()
 
 
+def page_path(dirs, outcome) -> Path:
+    """Where the feedback page of ``outcome`` goes in the run's ``feedback/``."""
+    return dirs.feedback / outcome.student / outcome.assignment / f"{outcome.notebook}.html"
+
+
+def remove_pages(dirs, outcomes: list) -> None:
+    """Delete the feedback pages of ``outcomes`` (graded again without feedback: an old page
+    would show an old grade)."""
+    for outcome in outcomes:
+        page_path(dirs, outcome).unlink(missing_ok=True)
+
+
 def feedback_task(task: tuple) -> list[str] | None:
     """Write the feedback page of one ``(course, outcome, dirs)``; return a ``feedback`` flag
     if it could not be made (then no page, not even a stale one, is left)."""
     from autograder.grading import autograded_path, not_graded
 
     course, outcome, dirs = task
-    target = dirs.feedback / outcome.student / outcome.assignment / f"{outcome.notebook}.html"
+    target = page_path(dirs, outcome)
     source = autograded_path(dirs, outcome)
     if not_graded(outcome) or not source.exists():
-        if target.exists():
-            target.unlink()
+        target.unlink(missing_ok=True)
         return None
     try:
         notebook = nbformat.read(source, as_version=4)
@@ -380,8 +391,7 @@ def feedback_task(task: tuple) -> list[str] | None:
         }
         page = render_page(notebook, resources, _exporter(), config=course.config)
     except Exception as error:  # this learner's page only
-        if target.exists():
-            target.unlink()
+        target.unlink(missing_ok=True)
         return ["feedback", f"no feedback page: {type(error).__name__}: {error}"[:400]]
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_suffix(".html.part")

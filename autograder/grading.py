@@ -461,7 +461,9 @@ def grade_class(
     regrade: Iterable[str] = (),
     regrade_all: bool = False,
 ) -> RunResult:
-    """Grade every submission in ``submissions_dir`` and write feedback, CSV and report.
+    """Grade every submission in ``submissions_dir`` and write feedback, CSV and report
+    (``feedback=False``: no feedback pages, as ``nbgrader autograde`` makes none; a later run
+    with feedback writes them without grading anything again).
 
     ``regrade`` names students graded again even if the journal has them (``regrade_all``:
     everyone). ``stop_after`` (for tests of interruption) ends the run after that many
@@ -544,13 +546,14 @@ def grade_class(
     if stop_after is not None and len(fresh) >= stop_after:
         return result
     mark = time.monotonic()
-    if feedback:
-        from autograder.feedback import export_grades, make_feedback
+    from autograder.feedback import export_grades, make_feedback, remove_pages
 
-        if not pool.fed:  # nothing was graded (or the pool stopped): render them here
-            make_feedback(course, result.outcomes, dirs)
-        skip = {(o.student, o.assignment) for o in result.not_graded}
-        result.csv = export_grades(course, out_dir / "grades.csv", skip)
+    if feedback and not pool.fed:  # nothing was graded (or the pool stopped): render them here
+        make_feedback(course, result.outcomes, dirs)
+    elif not feedback:
+        remove_pages(dirs, fresh + failed)
+    skip = {(o.student, o.assignment) for o in result.not_graded}
+    result.csv = export_grades(course, out_dir / "grades.csv", skip)
     phases["feedback"] = phases.get("feedback", 0.0) + time.monotonic() - mark
     mark = time.monotonic()
     from autograder.gradebook_state import flag_in_gradebook
