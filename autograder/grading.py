@@ -25,6 +25,7 @@ and graded again by the next run.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import multiprocessing
@@ -293,15 +294,18 @@ def is_done(entry: dict | None, digest: str) -> bool:
 
 
 # --- the single writer ---------------------------------------------------------------------
-def save_outcome(course: Course, outcome: Outcome, dirs: RunDirs) -> None:
+def save_outcome(
+    course: Course, outcome: Outcome, dirs: RunDirs, gradebook: Gradebook | None = None
+) -> None:
     """Save one graded submission: gradebook (nbgrader's ``SaveAutoGrades``, then its
     ``AssignLatePenalties``, as the course configures them) and ``autograded/``. Saving the
     same outcome twice leaves the same state. A submission the grader could not grade is not
-    saved at all."""
+    saved at all. ``gradebook``: the single writer's open gradebook (else one is opened)."""
     if not_graded(outcome):
         return
     warnings.filterwarnings("ignore", category=SAWarning)
-    with Gradebook(course.db_url, course.course_id) as gb:
+    with contextlib.ExitStack() as stack:
+        gb = gradebook or stack.enter_context(Gradebook(course.db_url, course.course_id))
         gb.update_or_create_student(outcome.student)
         stamp = utils.parse_utc(outcome.timestamp) if outcome.timestamp else None
         kwargs = {"timestamp": stamp} if stamp else {}
@@ -327,7 +331,8 @@ def save_outcome(course: Course, outcome: Outcome, dirs: RunDirs) -> None:
             "assignment": outcome.assignment,
             "student": outcome.student,
             "db_url": course.db_url,
-        }
+        },
+        "autograder": {"gradebook": gradebook},
     }
     for step in course.pipeline.save:
         notebook, resources = step(config=course.config).preprocess(notebook, resources)
@@ -526,7 +531,11 @@ def grade_class(
             **worker_sources(course, assignments),
         )
         pool = Pool(setup, course, dirs, journal, limits, groups)
-        fresh = pool.run(todo, workers, progress, stop_after, kept + failed if feedback else None)
+        pages_for = kept + failed if feedback else None
+        try:
+            fresh = pool.run(todo, workers, progress, stop_after, pages_for)
+        finally:
+            pool.close()
         phases["feedback"] = pool.feedback_seconds
         phases["grading"] = time.monotonic() - started - phases["setup"] - phases["feedback"]
     finally:
@@ -586,6 +595,8 @@ class Pool:
     groups: cgroups.CgroupSet
     fed: bool = False
     feedback_seconds: float = 0.0
+    #: the writer's open gradebook (one engine for the run); closed after a failed save
+    gradebook: Gradebook | None = None
 
     def tasks(self, todo: list[Handin]) -> Iterator[tuple]:
         """One task per hand-in, each read just before it is handed to a worker."""
@@ -599,8 +610,11 @@ class Pool:
     def save(self, outcome: Outcome) -> Outcome:
         """Save one outcome (isolated: a failure makes it "not graded"), then journal it."""
         try:
-            save_outcome(self.course, outcome, self.dirs)
+            if self.gradebook is None:
+                self.gradebook = Gradebook(self.course.db_url, self.course.course_id)
+            save_outcome(self.course, outcome, self.dirs, self.gradebook)
         except Exception as error:
+            self.close()  # a failed transaction must not reach the next learner's save
             outcome.graded = None
             outcome.flags.append(
                 ["grader", f"saving to the gradebook failed: {type(error).__name__}: {error}"]
@@ -609,6 +623,15 @@ class Pool:
         if outcome.graded:
             outcome.graded = ""  # saved in autograded/: the run keeps no class of notebooks
         return outcome
+
+    def close(self) -> None:
+        """Close the writer's gradebook (the next save opens another)."""
+        if self.gradebook is not None:
+            with contextlib.suppress(Exception):
+                self.gradebook.db.rollback()
+            with contextlib.suppress(Exception):
+                self.gradebook.close()
+            self.gradebook = None
 
     def run(
         self,
@@ -641,6 +664,7 @@ class Pool:
                 if stop_after is not None and len(fresh) >= stop_after:
                     pool.terminate()
                     return fresh
+            self.close()  # every grade is saved
             if feedback_for is not None:
                 from autograder.feedback import make_feedback
 

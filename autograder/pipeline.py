@@ -10,7 +10,9 @@ grader's three places:
   replaced by :class:`~autograder.execution.LearnerExecute` (the learner's cells, in the
   sandboxed kernel) followed by :class:`~autograder.execution.TrustedTests` (every test cell);
 - ``save`` (``SaveAutoGrades``, ``AssignLatePenalties``: the steps that write the gradebook)
-  runs in the parent's single writer, against the real gradebook.
+  runs in the parent's single writer, against the real gradebook; nbgrader's own
+  ``SaveAutoGrades`` becomes :class:`SaveAutoGradesInto`, which writes through the writer's
+  one open gradebook.
 
 :func:`worker_config` is the part of the course's configuration those preprocessors read, with
 only the class grader's own settings (its limits) layered on top: plain data for the workers.
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import AssignLatePenalties, Execute, SaveAutoGrades
+from nbgrader.preprocessors.base import NbGraderPreprocessor
 from traitlets.config import Config
 from traitlets.utils.importstring import import_item
 
@@ -32,6 +35,30 @@ from autograder.records import Limits
 
 #: The steps that write the gradebook: the parent's single writer runs them.
 WRITER_STEPS = (SaveAutoGrades, AssignLatePenalties)
+
+
+class SaveAutoGradesInto(SaveAutoGrades):
+    """nbgrader's ``SaveAutoGrades``, into the single writer's open gradebook when
+    ``resources["autograder"]["gradebook"]`` holds one (else it opens its own, as nbgrader's
+    does). Each new ``Gradebook`` is a new SQLAlchemy engine, which compiles every query
+    afresh: one gradebook for the run compiles them once, not once per learner.
+
+    Examples
+    --------
+    >>> issubclass(SaveAutoGradesInto, SaveAutoGrades)
+    True
+    """
+
+    def preprocess(self, nb, resources):
+        gradebook = resources.get("autograder", {}).get("gradebook")
+        if gradebook is None:
+            return super().preprocess(nb, resources)
+        info = resources["nbgrader"]
+        self.notebook_id, self.assignment_id = info["notebook"], info["assignment"]
+        self.student_id, self.db_url = info["student"], info["db_url"]
+        self.gradebook = gradebook
+        # nbgrader's own per-cell steps (_add_score, _add_comment), as SaveAutoGrades runs them
+        return NbGraderPreprocessor.preprocess(self, nb, resources)
 
 
 @dataclass(frozen=True)
@@ -44,7 +71,7 @@ class Pipeline:
     >>> [pp.__name__ for pp in steps.grade][:3]
     ['LearnerExecute', 'TrustedTests', 'IgnorePattern']
     >>> [pp.__name__ for pp in steps.save]
-    ['SaveAutoGrades', 'AssignLatePenalties']
+    ['SaveAutoGradesInto', 'AssignLatePenalties']
     """
 
     sanitize: list[type] = field(default_factory=list)
@@ -68,7 +95,7 @@ def course_pipeline(config: Config, source: str = "nbgrader_config.py") -> Pipel
         if issubclass(pp, Execute):
             grade += [LearnerExecute, TrustedTests]
         elif issubclass(pp, WRITER_STEPS):
-            save.append(pp)
+            save.append(SaveAutoGradesInto if pp is SaveAutoGrades else pp)
         else:
             grade.append(pp)
     if LearnerExecute not in grade:

@@ -79,10 +79,10 @@ def batch_run(tmp_path_factory) -> dict:
     course = Course(root)
     save, render = grading.save_outcome, feedback.render_page
 
-    def failing_save(course, outcome, dirs):
+    def failing_save(course, outcome, dirs, *rest):
         if outcome.student == "savefail":
             raise OSError("the gradebook's disk went away (made by the test)")
-        return save(course, outcome, dirs)
+        return save(course, outcome, dirs, *rest)
 
     def failing_render(notebook, resources, *args, **kwargs):
         if resources["nbgrader"]["student"] == "fbfail":
