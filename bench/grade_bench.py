@@ -92,14 +92,39 @@ def build(n: int, where: Path) -> Path:
     return root
 
 
+def become_subreaper() -> None:
+    """Adopt every orphaned descendant (Linux ``PR_SET_CHILD_SUBREAPER``), so that
+    :func:`reap_orphans` can count their CPU time."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def reap_orphans(timeout: float = 60.0) -> None:
+    """Wait for the descendants a command left behind (the grading pool's workers are
+    children of multiprocessing's fork server, which exits just after the command), so that
+    their CPU time reaches ``getrusage(RUSAGE_CHILDREN)``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            time.sleep(0.05)
+
+
 def measure(argv: list[str], cwd: Path) -> tuple[float, float, str]:
-    """Wall seconds, CPU seconds (the command and every descendant it waited for, from
-    ``getrusage``) and the output of one command."""
+    """Wall seconds, CPU seconds (the command and all its descendants, those it left behind
+    included, from ``getrusage``) and the output of one command."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     wall = time.monotonic() - start
+    reap_orphans()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode != 0:
@@ -144,6 +169,7 @@ def main() -> int:
         help="class sizes the grader alone grades, for its time per submission ('' for none)",
     )
     args = parser.parse_args()
+    become_subreaper()
     n = args.n
     base = Path(tempfile.mkdtemp(prefix="grade-bench-"))
     print(f"{n} submissions, {os.cpu_count()} cores, in {base}")
