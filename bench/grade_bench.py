@@ -2,14 +2,18 @@
 
 Generates N learner submissions of the exercise (a realistic mix: 40 % correct, 20 % wrong
 sign, 20 % blank, 20 % partial: a right update with a learning rate that is too large), then
-grades them three ways, each in its own fresh copy of the course and each as a subprocess
-whose wall time and CPU time (``getrusage`` of the command and its descendants; for the
-grader's forked kernels, which ``getrusage`` does not see, the CPU time each kernel reported
-before it was shut down, and each fork server's start-up) are measured:
+grades them, each time in its own fresh copy of the course and as a subprocess whose wall time
+and CPU time (``getrusage`` of the command and its descendants, those it leaves behind
+included; for the grader's forked kernels, which ``getrusage`` does not see, the CPU time each
+kernel reported before it was shut down, and each fork server's start-up) are measured:
 
 1. plain serial ``nbgrader autograde 04_exercise`` (autograding only: no feedback, no export);
-2. ``python -m autograder grade`` (autograde in parallel sandboxes, feedback, CSV, report);
-3. the floor: for each submission, start a kernel and run the notebook once (nbclient),
+2. ``python -m autograder grade --no-feedback``: the same job (autograde, in parallel
+   sandboxes, with the trusted test runner), plus the CSV and the report; the targets are
+   measured on this one;
+3. ``python -m autograder grade``: the same, with every feedback page too (nbgrader's
+   ``generate_feedback``, which plain ``autograde`` does not do);
+4. the floor: for each submission, start a kernel and run the notebook once (nbclient),
    nothing else.
 
 Run it from the repository root::
@@ -18,9 +22,10 @@ Run it from the repository root::
 
 and it prints the three times, whether every submission got the same per-cell scores from
 the grader as from nbgrader (it exits 1 if not), the speed-up over nbgrader, the CPU seconds
-per submission of the grader against the floor's, and then the grader's time per submission
-for classes of 50, 200 and 1,000 (``--scaling``), to show that its cost grows linearly with
-the class. It is a script, not a test: the figures depend on the machine.
+per submission of the grader against the floor's (without and with feedback pages), and then
+the grader's time per submission (``--no-feedback``) for classes of 50, 200 and 1,000
+(``--scaling``), to show that its cost grows linearly with the class. It is a script, not a
+test: the figures depend on the machine.
 """
 
 from __future__ import annotations
@@ -149,10 +154,15 @@ def scores(root: Path) -> dict[str, dict[str, float | None]]:
     return {learner: auto_scores(db_url, learner, EXERCISE) for learner in learners}
 
 
-def grade_with_autograder(root: Path, workers: int | None) -> tuple[float, float, str]:
-    """Wall and CPU seconds (kernels included) and the output of ``python -m autograder``."""
+def grade_with_autograder(
+    root: Path, workers: int | None, feedback: bool = False
+) -> tuple[float, float, str]:
+    """Wall and CPU seconds (kernels included) and the output of ``python -m autograder``
+    (``--no-feedback`` unless ``feedback``)."""
     argv = [sys.executable, "-m", "autograder", "--root", str(root), "grade",
             str(root / "submitted"), "--no-progress"]  # fmt: skip
+    if not feedback:
+        argv.append("--no-feedback")
     if workers:
         argv += ["--workers", str(workers)]
     wall, cpu, out = measure(argv, REPO)
@@ -195,7 +205,8 @@ def main() -> int:
     wall_us, cpu_us, out = grade_with_autograder(ours, args.workers)
     phases = next((line for line in out.splitlines() if line.startswith("time:")), "")
     print(
-        f"autograder grade (parallel):  {wall_us:7.1f} s wall, {cpu_us / n:5.2f} CPU s/submission"
+        f"autograder grade --no-feedback: {wall_us:5.1f} s wall, {cpu_us / n:5.2f} CPU s/submission"
+        " (parallel; the same job as nbgrader autograde, plus CSV and report)"
     )
     print(f"   {phases}")
     runner = sum(
@@ -203,6 +214,14 @@ def main() -> int:
         for line in (ours / "reports" / "journal.jsonl").open()
     )
     print(f"   of which the trusted test runner: {runner / n:5.3f} CPU s/submission")
+    full = build(n, base / "full")
+    wall_full, cpu_full, out = grade_with_autograder(full, args.workers, feedback=True)
+    phases = next((line for line in out.splitlines() if line.startswith("time:")), "")
+    print(
+        f"autograder grade (feedback):  {wall_full:7.1f} s wall, "
+        f"{cpu_full / n:5.2f} CPU s/submission (and every feedback page: generate_feedback)"
+    )
+    print(f"   {phases}")
 
     floor = build(n, base / "floor")
     wall_fl, cpu_fl, _ = measure([sys.executable, "-c", FLOOR, str(floor / "submitted")], floor)
@@ -218,13 +237,17 @@ def main() -> int:
     )
     print(f"speed-up over serial nbgrader: {wall_nb / wall_us:.2f}x (target >= 4x)")
     print(f"CPU per submission / floor:    {cpu_us / cpu_fl:.2f} (target <= 0.5)")
+    print(
+        f"with feedback pages:           {wall_nb / wall_full:.2f}x faster, "
+        f"{cpu_full / cpu_fl:.2f} of the floor's CPU"
+    )
     print(f"nbgrader's CPU / floor:        {cpu_nb / cpu_fl:.2f}")
 
     sizes = [int(size) for size in args.scaling.split(",") if size.strip()]
     for size in sizes:
         wall, cpu, _ = grade_with_autograder(build(size, base / f"scale-{size}"), args.workers)
         print(
-            f"class of {size:5d}, grader alone: {wall:7.1f} s wall, "
+            f"class of {size:5d}, grade --no-feedback: {wall:7.1f} s wall, "
             f"{wall / size:6.3f} s and {cpu / size:5.2f} CPU s per submission"
         )
     return 1 if differ else 0

@@ -22,13 +22,14 @@ def test_call_roundtrip_prints_both_ways_side_by_side():
     assert "execute_request per call" in out and "direct channel, 3-arrays" in out
 
 
-def test_grade_bench_prints_the_three_ways_and_the_runners_share():
+def test_grade_bench_prints_every_way_and_the_runners_share():
     ensure_system_deps(REPO)
     out = run("bench/grade_bench.py", "-n", "2", "--scaling", "3")
     expected = [
-        "nbgrader autograde (serial)", "autograder grade (parallel)", "floor",
+        "nbgrader autograde (serial)", "autograder grade --no-feedback", "floor",
+        "autograder grade (feedback)", "with feedback pages",
         "of which the trusted test runner", "CPU per submission / floor",
-        "same per-cell scores as nbgrader: 2 of 2", "class of     3, grader alone",
+        "same per-cell scores as nbgrader: 2 of 2", "class of     3, grade --no-feedback",
     ]  # fmt: skip
     for line in expected:
         assert line in out, out
