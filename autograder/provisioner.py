@@ -91,6 +91,16 @@ class SandboxProvisioner(LocalProvisioner):
                 return  # the client's own wait says the kernel died or timed out
             await asyncio.sleep(0.005)
 
+    async def kill(self, restart: bool = False) -> None:
+        """Kill the kernel and wait (up to 5 s) until it is gone: the manager's wait that
+        follows would otherwise find it still exiting and sleep 0.1 s, on every hand-in."""
+        await super().kill(restart=restart)
+        process = self.process
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5.0
+        while process is not None and process.poll() is None and loop.time() < deadline:
+            await asyncio.sleep(0.001)
+
     async def wait(self) -> int | None:
         # the parent's own wait polls every 100 ms; a forked kernel exits in a few
         process = self.process
