@@ -8,7 +8,6 @@ grades them all once; each test then asserts one student's scores from the grade
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from tests.notebook_tools import REPO, SOLUTIONS, grade_cells, read, with_answers
+from tests.notebook_tools import SOLUTIONS, grade_cells, read, with_answers
 
 EXERCISE = "04_exercise"
 GRADIENT = "02_the_gradient"
@@ -65,14 +64,10 @@ def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def gradebook(tmp_path_factory) -> Path:
-    course = tmp_path_factory.mktemp("course")
-    shutil.copytree(SOLUTIONS, course / "solutions")
-    (course / "autograder").mkdir()
-    shutil.copy(REPO / "autograder" / "nbgrader_config.py", course / "autograder")
-    for assignment in (GRADIENT, EXERCISE):
-        done = nbgrader(course, "generate_assignment", assignment, "--force")
-        assert done.returncode == 0, done.stderr
+def gradebook(tmp_path_factory, courses) -> Path:
+    # the sources, the configuration and the release nbgrader generated from them, with the
+    # gradebook that knows the assignments (tests/corpus/cases.py: make_course)
+    course = courses.course(tmp_path_factory.mktemp("course"), keep_gradebook=True)
     for student, assignments in SUBMISSIONS.items():
         for assignment, answers in assignments.items():
             name = f"{assignment}.ipynb"

@@ -31,7 +31,6 @@ from tests.corpus.cases import (
     RATE_TEST,
     auto_scores,
     ensure_system_deps,
-    make_course,
     read_releases,
     tree_hashes,
 )
@@ -70,9 +69,9 @@ def _state(root: Path, course: Course, out: Path) -> dict:
 
 
 @pytest.fixture(scope="session")
-def batch_run(tmp_path_factory) -> dict:
+def batch_run(tmp_path_factory, courses) -> dict:
     ensure_system_deps(REPO)
-    root = make_course(tmp_path_factory.mktemp("grade-batch"), REPO)
+    root = courses.course(tmp_path_factory.mktemp("grade-batch"))
     folder = root / "batch"
     write_batch(folder, root / "course")
     before = tree_hashes(folder)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,9 +29,9 @@ from tests.corpus.cases import (
     CORRECT,
     EXERCISE,
     OK_RATE,
+    CourseTemplates,
     answered,
     ensure_system_deps,
-    make_course,
 )
 from tests.notebook_tools import REPO
 
@@ -58,10 +59,10 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
 
-def changed_course(where: Path) -> Path:
+def changed_course(where: Path, courses: CourseTemplates) -> Path:
     """A course copy whose nbgrader_config.py has :data:`CHANGED`, the due date in its
     gradebook, and :data:`HANDINS` in ``submitted/``."""
-    root = make_course(where, REPO, keep_gradebook=True, assignments=(EXERCISE,))
+    root = courses.course(where, keep_gradebook=True, assignments=(EXERCISE,))
     with open(root / "autograder" / "nbgrader_config.py", "a", encoding="utf-8") as config:
         config.write(CHANGED)
     nbgrader(root, "db", "assignment", "add", EXERCISE, f"--duedate={DUE}")
@@ -90,12 +91,13 @@ def nbgrader(root: Path, *args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def both(tmp_path_factory) -> dict[str, Path]:
+def both(tmp_path_factory, courses) -> dict[str, Path]:
     """Two copies of the changed course: one graded by plain nbgrader, one by the class
     grader (at the same time: each is serial or nearly)."""
     ensure_system_deps(REPO)
-    plain = changed_course(tmp_path_factory.mktemp("config-plain"))
-    ours = changed_course(tmp_path_factory.mktemp("config-class"))
+    plain = changed_course(tmp_path_factory.mktemp("config-plain"), courses)
+    ours = tmp_path_factory.mktemp("config-class")
+    shutil.copytree(plain, ours, dirs_exist_ok=True)  # the same course, ungraded
     grader = subprocess.Popen(
         [sys.executable, "-m", "autograder", "--root", str(ours), "grade",
          str(ours / "submitted"), "--no-progress"],
@@ -165,8 +167,6 @@ def test_the_class_graders_csv_carries_the_penalty(both):
 @pytest.fixture(scope="module")
 def course_copy(tmp_path_factory) -> Path:
     """A course root holding only a copy of the configuration and the sources."""
-    import shutil
-
     root = tmp_path_factory.mktemp("config-copy")
     (root / "autograder").mkdir()
     shutil.copy(REPO / "autograder" / "nbgrader_config.py", root / "autograder")

@@ -32,7 +32,6 @@ from tests.corpus.cases import (
     _bytes,
     answered,
     ensure_system_deps,
-    make_course,
     read_releases,
 )
 from tests.notebook_tools import REPO
@@ -139,9 +138,9 @@ def _stamp(seconds_after_due: float) -> str:
 
 
 @pytest.fixture(scope="module")
-def report_run(tmp_path_factory) -> dict:
+def report_run(tmp_path_factory, courses) -> dict:
     ensure_system_deps(REPO)
-    root = make_course(tmp_path_factory.mktemp("grade-report"), REPO)
+    root = courses.course(tmp_path_factory.mktemp("grade-report"))
     releases = read_releases(root / "course")
     submitted = root / "submitted"
     for student, (assignment, answers, late) in CLASS.items():
