@@ -9,8 +9,8 @@ from autograder.records import Limits
 from tests.corpus.cases import (
     CASES,
     HONEST_CLASS,
+    CourseTemplates,
     ensure_system_deps,
-    make_course,
     tree_hashes,
     write_corpus,
 )
@@ -18,9 +18,15 @@ from tests.notebook_tools import REPO
 
 
 @pytest.fixture(scope="session")
-def corpus_run(tmp_path_factory) -> dict:
+def courses(tmp_path_factory) -> CourseTemplates:
+    """Throw-away courses for the session: nbgrader generates each release once."""
+    return CourseTemplates(tmp_path_factory.mktemp("course-templates"), REPO)
+
+
+@pytest.fixture(scope="session")
+def corpus_run(tmp_path_factory, courses) -> dict:
     ensure_system_deps(REPO)  # bubblewrap: without it the grader refuses to run
-    root = make_course(tmp_path_factory.mktemp("grade-corpus"), REPO)
+    root = courses.course(tmp_path_factory.mktemp("grade-corpus"))
     submitted = root / "submitted"
     cases = write_corpus(root, submitted, root / "course", cases={**CASES, **HONEST_CLASS})
     other = root / "course"  # the release, which learner code must not change either

@@ -1,14 +1,14 @@
 """Autograding for real: nbgrader's own ``autograde`` and SQLite gradebook on crafted submissions.
 
-One temporary course directory is built for the module: the sources, the course's nbgrader
-configuration, a release generated from them, and one submission per student below. nbgrader
-grades them all once; each test then asserts one student's scores from the gradebook.
+Temporary course directories are built for the module (one per assignment, graded at the same
+time): the sources, the course's nbgrader configuration, a release generated from them, and
+one submission per student below. nbgrader grades them all once; each test then asserts one
+student's scores from the gradebook.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from tests.notebook_tools import REPO, SOLUTIONS, grade_cells, read, with_answers
+from tests.notebook_tools import SOLUTIONS, grade_cells, read, with_answers
 
 EXERCISE = "04_exercise"
 GRADIENT = "02_the_gradient"
@@ -51,31 +51,37 @@ SUBMISSIONS: dict[str, dict[str, dict[str, str] | None]] = {
 }
 
 
-def nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
+def nbgrader(course: Path, *args: str) -> subprocess.Popen:
+    """Start an nbgrader command in ``course`` with its configuration."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     config = course / "autograder" / "nbgrader_config.py"
-    return subprocess.run(
+    return subprocess.Popen(
         [sys.executable, "-m", "nbgrader", *args, f"--NbGrader.config_file={config}"],
         cwd=course,
         env=env,
-        capture_output=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
     )
 
 
 @pytest.fixture(scope="module")
-def gradebook(tmp_path_factory) -> Path:
-    course = tmp_path_factory.mktemp("course")
-    shutil.copytree(SOLUTIONS, course / "solutions")
-    (course / "autograder").mkdir()
-    shutil.copy(REPO / "autograder" / "nbgrader_config.py", course / "autograder")
+def gradebooks(tmp_path_factory, courses) -> dict[str, Path]:
+    """Assignment -> the gradebook nbgrader autograded it into.
+
+    Each assignment is graded in a course of its own (the sources, the configuration, the
+    release nbgrader generated from them, and the gradebook that knows the assignments:
+    tests/corpus/cases.py, make_course), both at the same time: plain nbgrader is serial, and
+    two gradebooks keep SQLite's writers apart.
+    """
+    runs = {}
     for assignment in (GRADIENT, EXERCISE):
-        done = nbgrader(course, "generate_assignment", assignment, "--force")
-        assert done.returncode == 0, done.stderr
-    for student, assignments in SUBMISSIONS.items():
-        for assignment, answers in assignments.items():
-            name = f"{assignment}.ipynb"
+        course = courses.course(tmp_path_factory.mktemp(f"course-{assignment}"), True)
+        name = f"{assignment}.ipynb"
+        for student, assignments in SUBMISSIONS.items():
+            if assignment not in assignments:
+                continue
+            answers = assignments[assignment]
             if answers is None:
                 notebook = read(course / "solutions" / assignment / name)
             else:
@@ -83,10 +89,11 @@ def gradebook(tmp_path_factory) -> Path:
             target = course / "submitted" / student / assignment / name
             target.parent.mkdir(parents=True)
             nbformat.write(notebook, target)
-    for assignment in (GRADIENT, EXERCISE):
-        done = nbgrader(course, "autograde", assignment)
-        assert done.returncode == 0, done.stderr[-3000:]
-    return course / "gradebook.db"
+        runs[assignment] = (course, nbgrader(course, "autograde", assignment))
+    for _course, run in runs.values():
+        _, err = run.communicate(timeout=600)
+        assert run.returncode == 0, err[-3000:]
+    return {assignment: course / "gradebook.db" for assignment, (course, _) in runs.items()}
 
 
 def scores(gradebook: Path, student: str, assignment: str) -> dict[str, float]:
@@ -107,32 +114,32 @@ def max_points(assignment: str) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("assignment", [EXERCISE, GRADIENT])
-def test_solution_gets_full_marks(gradebook: Path, assignment: str):
-    assert scores(gradebook, "solution", assignment) == max_points(assignment)
+def test_solution_gets_full_marks(gradebooks: dict[str, Path], assignment: str):
+    assert scores(gradebooks[assignment], "solution", assignment) == max_points(assignment)
 
 
 @pytest.mark.parametrize("assignment", [EXERCISE, GRADIENT])
-def test_untouched_release_gets_nothing(gradebook: Path, assignment: str):
-    got = scores(gradebook, "untouched", assignment)
+def test_untouched_release_gets_nothing(gradebooks: dict[str, Path], assignment: str):
+    got = scores(gradebooks[assignment], "untouched", assignment)
     assert set(got) == set(max_points(assignment))
     assert all(score == 0 for score in got.values()), got
 
 
-def test_wrong_sign_fails_every_update_test(gradebook: Path):
-    got = scores(gradebook, "wrong_sign", EXERCISE)
+def test_wrong_sign_fails_every_update_test(gradebooks: dict[str, Path]):
+    got = scores(gradebooks[EXERCISE], "wrong_sign", EXERCISE)
     assert {name: got[name] for name in UPDATE_TESTS} == dict.fromkeys(UPDATE_TESTS, 0)
     assert got["test_learning_rate"] == 1, "the learning-rate answer is graded on its own"
 
 
 @pytest.mark.parametrize("student", ["rate_too_large", "rate_too_small"])
-def test_bad_learning_rate_gets_nothing_for_it(gradebook: Path, student: str):
-    got = scores(gradebook, student, EXERCISE)
+def test_bad_learning_rate_gets_nothing_for_it(gradebooks: dict[str, Path], student: str):
+    got = scores(gradebooks[EXERCISE], student, EXERCISE)
     assert got["test_learning_rate"] == 0
     assert all(got[name] == 1 for name in UPDATE_TESTS), "the update itself is right"
 
 
-def test_written_answer_waits_for_manual_grading(gradebook: Path):
-    with Gradebook(f"sqlite:///{gradebook}") as gb:
+def test_written_answer_waits_for_manual_grading(gradebooks: dict[str, Path]):
+    with Gradebook(f"sqlite:///{gradebooks[EXERCISE]}") as gb:
         notebook = gb.find_submission_notebook(EXERCISE, EXERCISE, "solution")
         assert notebook.needs_manual_grade
         grade = gb.find_grade("why_not_global_minimum", EXERCISE, EXERCISE, "solution")

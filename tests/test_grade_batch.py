@@ -31,7 +31,6 @@ from tests.corpus.cases import (
     RATE_TEST,
     auto_scores,
     ensure_system_deps,
-    make_course,
     read_releases,
     tree_hashes,
 )
@@ -70,9 +69,9 @@ def _state(root: Path, course: Course, out: Path) -> dict:
 
 
 @pytest.fixture(scope="session")
-def batch_run(tmp_path_factory) -> dict:
+def batch_run(tmp_path_factory, courses) -> dict:
     ensure_system_deps(REPO)
-    root = make_course(tmp_path_factory.mktemp("grade-batch"), REPO)
+    root = courses.course(tmp_path_factory.mktemp("grade-batch"))
     folder = root / "batch"
     write_batch(folder, root / "course")
     before = tree_hashes(folder)
@@ -316,47 +315,55 @@ _READY = """() => window.MathJax?.isReady && MathJax.Hub.queue.running === 0
     && MathJax.Hub.queue.pending === 0"""
 
 
-def _open_in_chromium(path: Path) -> dict:
-    """Open a page in headless chromium with no network; what ran, what was asked for."""
-    from tests.browser.fixtures import chromium, offline_context
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless chromium, started once for this module's tests."""
+    from tests.browser.fixtures import chromium
 
-    with chromium() as browser:
-        context, outside = offline_context(browser, ("file://", "data:"))
-        page = context.new_page()
-        dialogs: list[str] = []
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.goto(path.as_uri())
-        page.wait_for_function(_READY, timeout=30000)
-        for selector in ("b", "a", "img", "svg"):
-            for element in page.locator(selector).all()[:20]:
-                try:
-                    element.hover(timeout=500)
-                    element.click(timeout=500, no_wait_after=True)
-                except Exception:
-                    pass
-        page.wait_for_timeout(300)
-        found = {
-            "pwned": page.evaluate("() => window.__pwned === undefined ? null : window.__pwned"),
-            "typeset": page.locator(".MathJax, .MathJax_Display").count(),
-            "outside": outside,
-            "dialogs": dialogs,
-            "url": page.url,
-        }
-        context.close()
+    with chromium() as running:
+        yield running
+
+
+def _open_in_chromium(path: Path, browser) -> dict:
+    """Open a page in headless chromium with no network; what ran, what was asked for."""
+    from tests.browser.fixtures import offline_context
+
+    context, outside = offline_context(browser, ("file://", "data:"))
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(path.as_uri())
+    page.wait_for_function(_READY, timeout=30000)
+    for selector in ("b", "a", "img", "svg"):
+        for element in page.locator(selector).all()[:20]:
+            try:
+                element.hover(timeout=500)
+                element.click(timeout=500, no_wait_after=True)
+            except Exception:
+                pass
+    page.wait_for_timeout(300)
+    found = {
+        "pwned": page.evaluate("() => window.__pwned === undefined ? null : window.__pwned"),
+        "typeset": page.locator(".MathJax, .MathJax_Display").count(),
+        "outside": outside,
+        "dialogs": dialogs,
+        "url": page.url,
+    }
+    context.close()
     return found
 
 
-def test_injection_feedback_runs_no_script_in_chromium(batch_run):
+def test_injection_feedback_runs_no_script_in_chromium(batch_run, browser):
     """The learner's scripts, handlers and javascript: links do nothing; MathJax (offline,
     bundled) still typesets the lesson's math."""
-    found = _open_in_chromium(batch_run["state1"]["pages"]["injection"])
+    found = _open_in_chromium(batch_run["state1"]["pages"]["injection"], browser)
     assert found["pwned"] is None, f"learner script ran: {found['pwned']}"
     assert found["dialogs"] == [] and found["outside"] == []
     assert found["url"].split("#")[0].endswith(".html"), "a learner link navigated away"
     assert found["typeset"] > 0, "MathJax did not typeset offline"
 
 
-def test_the_content_policy_alone_stops_scripts(batch_run, tmp_path):
+def test_the_content_policy_alone_stops_scripts(batch_run, browser, tmp_path):
     """Defence in depth: learner script that got past the sanitizer is still blocked by the
     page's Content-Security-Policy (the page here is given script on purpose)."""
     source = batch_run["state1"]["pages"]["injection"]
@@ -369,7 +376,7 @@ def test_the_content_policy_alone_stops_scripts(batch_run, tmp_path):
     target = source.with_name("csp-check.html")
     target.write_text(page, encoding="utf-8")
     try:
-        found = _open_in_chromium(target)
+        found = _open_in_chromium(target, browser)
     finally:
         target.unlink()
     assert found["pwned"] is None, f"script ran despite the policy: {found['pwned']}"

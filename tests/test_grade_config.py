@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,9 +29,9 @@ from tests.corpus.cases import (
     CORRECT,
     EXERCISE,
     OK_RATE,
+    CourseTemplates,
     answered,
     ensure_system_deps,
-    make_course,
 )
 from tests.notebook_tools import REPO
 
@@ -58,10 +59,10 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
 
-def changed_course(where: Path) -> Path:
+def changed_course(where: Path, courses: CourseTemplates) -> Path:
     """A course copy whose nbgrader_config.py has :data:`CHANGED`, the due date in its
     gradebook, and :data:`HANDINS` in ``submitted/``."""
-    root = make_course(where, REPO, keep_gradebook=True, assignments=(EXERCISE,))
+    root = courses.course(where, keep_gradebook=True, assignments=(EXERCISE,))
     with open(root / "autograder" / "nbgrader_config.py", "a", encoding="utf-8") as config:
         config.write(CHANGED)
     nbgrader(root, "db", "assignment", "add", EXERCISE, f"--duedate={DUE}")
@@ -90,12 +91,13 @@ def nbgrader(root: Path, *args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def both(tmp_path_factory) -> dict[str, Path]:
+def both(tmp_path_factory, courses) -> dict[str, Path]:
     """Two copies of the changed course: one graded by plain nbgrader, one by the class
     grader (at the same time: each is serial or nearly)."""
     ensure_system_deps(REPO)
-    plain = changed_course(tmp_path_factory.mktemp("config-plain"))
-    ours = changed_course(tmp_path_factory.mktemp("config-class"))
+    plain = changed_course(tmp_path_factory.mktemp("config-plain"), courses)
+    ours = tmp_path_factory.mktemp("config-class")
+    shutil.copytree(plain, ours, dirs_exist_ok=True)  # the same course, ungraded
     grader = subprocess.Popen(
         [sys.executable, "-m", "autograder", "--root", str(ours), "grade",
          str(ours / "submitted"), "--no-progress"],
@@ -165,8 +167,6 @@ def test_the_class_graders_csv_carries_the_penalty(both):
 @pytest.fixture(scope="module")
 def course_copy(tmp_path_factory) -> Path:
     """A course root holding only a copy of the configuration and the sources."""
-    import shutil
-
     root = tmp_path_factory.mktemp("config-copy")
     (root / "autograder").mkdir()
     shutil.copy(REPO / "autograder" / "nbgrader_config.py", root / "autograder")
@@ -236,30 +236,52 @@ def test_exclude_overwriting_keeps_the_learners_file(course_copy):
     assert "data.csv" in instructor_files(Course(course_copy), [EXERCISE])[EXERCISE]
 
 
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        ("c.ClassGrader.workers = 0\n", "c.ClassGrader.workers = 0: needs at least 1"),
-        ("c.ClassGrader.worker = 2\n", "c.ClassGrader.worker: no such setting"),
-        ("c.ClassGrader.memory = 'lots'\n", "c.ClassGrader.memory = 'lots'"),
-        ("c.Autograde.autograde_preprocessors = []\n", "has no Execute step"),
-        ("c.Execute.timeout = = 3\n", "cannot be loaded: SyntaxError"),
-    ],
-    ids=["zero-workers", "typo", "wrong-type", "no-execute", "syntax"],
-)
-def test_a_bad_config_is_one_line_naming_the_file(course_copy, tmp_path, extra, message):
-    target = with_config(course_copy, extra)
-    (tmp_path / "subs").mkdir()
-    (tmp_path / "subs" / "ada.ipynb").write_text("{}")
-    done = subprocess.run(
-        [sys.executable, "-m", "autograder", "--root", str(course_copy), "grade",
-         str(tmp_path / "subs"), "--assignment", EXERCISE, "--out", str(tmp_path / "out")],
-        env=_env(), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+#: id -> (what a course's configuration gets appended, what the one-line error must say)
+BAD_CONFIGS = {
+    "zero-workers": ("c.ClassGrader.workers = 0\n", "c.ClassGrader.workers = 0: needs at least 1"),
+    "typo": ("c.ClassGrader.worker = 2\n", "c.ClassGrader.worker: no such setting"),
+    "wrong-type": ("c.ClassGrader.memory = 'lots'\n", "c.ClassGrader.memory = 'lots'"),
+    "no-execute": ("c.Autograde.autograde_preprocessors = []\n", "has no Execute step"),
+    "syntax": ("c.Execute.timeout = = 3\n", "cannot be loaded: SyntaxError"),
+}
+
+
+@pytest.fixture(scope="module")
+def bad_config_runs(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Path]]:
+    """``python -m autograder grade`` in a course copy per bad configuration, all started at
+    the same time (each spends seconds importing nbgrader): id -> (the finished command, the
+    folder its submissions and ``--out`` are in, the configuration file)."""
+    started = {}
+    for name, (extra, _) in BAD_CONFIGS.items():
+        tmp = tmp_path_factory.mktemp(f"bad-config-{name}")
+        root = tmp / "course"
+        (root / "autograder").mkdir(parents=True)
+        shutil.copytree(REPO / "solutions", root / "solutions")
+        target = with_config(root, extra)
+        (tmp / "subs").mkdir()
+        (tmp / "subs" / "ada.ipynb").write_text("{}")
+        run = subprocess.Popen(
+            [sys.executable, "-m", "autograder", "--root", str(root), "grade",
+             str(tmp / "subs"), "--assignment", EXERCISE, "--out", str(tmp / "out")],
+            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        started[name] = (run, tmp, target)
+    finished = {}
+    for name, (run, tmp, target) in started.items():
+        out, err = run.communicate(timeout=120)
+        finished[name] = (subprocess.CompletedProcess(run.args, run.returncode, out, err), tmp,
+                          target)  # fmt: skip
+    return finished
+
+
+@pytest.mark.parametrize("case", BAD_CONFIGS)
+def test_a_bad_config_is_one_line_naming_the_file(bad_config_runs, case):
+    done, tmp, target = bad_config_runs[case]
+    message = BAD_CONFIGS[case][1]
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 1 and len(lines) == 1, done.stderr
     assert lines[0].startswith(f"error: {target}") and message in lines[0], lines[0]
-    assert not (tmp_path / "out").exists(), "nothing written before the error"
+    assert not (tmp / "out").exists(), "nothing written before the error"
 
 
 def test_a_course_root_without_a_config_is_refused(tmp_path):

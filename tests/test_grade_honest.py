@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.corpus.cases import HONEST_CLASS, auto_scores, make_course, write_corpus
-from tests.notebook_tools import REPO
+from tests.corpus.cases import HONEST_CLASS, auto_scores, write_corpus
 
 
 @pytest.fixture(scope="module")
-def plain_nbgrader(tmp_path_factory) -> dict[str, str]:
+def plain_nbgrader(tmp_path_factory, courses) -> dict[str, str]:
     """Student -> the URL of the plain-nbgrader gradebook that graded them.
 
     The class is split in two courses graded at the same time (one ``nbgrader`` process per
@@ -30,7 +29,7 @@ def plain_nbgrader(tmp_path_factory) -> dict[str, str]:
     students = sorted(HONEST_CLASS)
     runs, where = [], {}
     for half in (0, 1):
-        root = make_course(tmp_path_factory.mktemp(f"honest-plain-{half}"), REPO, True)
+        root = courses.course(tmp_path_factory.mktemp(f"honest-plain-{half}"), True)
         cases = {s: HONEST_CLASS[s] for s in students[half::2]}
         write_corpus(root, root / "submitted", root / "course", cases=cases)
         config = root / "autograder" / "nbgrader_config.py"

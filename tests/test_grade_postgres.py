@@ -23,7 +23,6 @@ from tests.corpus.cases import (
     EXERCISE,
     auto_scores,
     ensure_system_deps,
-    make_course,
     write_zip_corpus,
 )
 from tests.notebook_tools import REPO
@@ -64,8 +63,8 @@ def postgres_url():
 
 
 @pytest.fixture(scope="module")
-def pg_run(tmp_path_factory, postgres_url) -> dict:
-    root = make_course(tmp_path_factory.mktemp("grade-pg"), REPO)
+def pg_run(tmp_path_factory, courses, postgres_url) -> dict:
+    root = courses.course(tmp_path_factory.mktemp("grade-pg"))
     expected = write_zip_corpus(root / "lms", root / "course")
     course = Course(root, postgres_url)
     result = grade_class(

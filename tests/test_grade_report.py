@@ -32,7 +32,6 @@ from tests.corpus.cases import (
     _bytes,
     answered,
     ensure_system_deps,
-    make_course,
     read_releases,
 )
 from tests.notebook_tools import REPO
@@ -139,9 +138,9 @@ def _stamp(seconds_after_due: float) -> str:
 
 
 @pytest.fixture(scope="module")
-def report_run(tmp_path_factory) -> dict:
+def report_run(tmp_path_factory, courses) -> dict:
     ensure_system_deps(REPO)
-    root = make_course(tmp_path_factory.mktemp("grade-report"), REPO)
+    root = courses.course(tmp_path_factory.mktemp("grade-report"))
     releases = read_releases(root / "course")
     submitted = root / "submitted"
     for student, (assignment, answers, late) in CLASS.items():
@@ -286,6 +285,15 @@ def test_learner_text_stays_text_in_the_page(report_run):
     assert "unsafe-inline" not in policy
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless chromium, started once for this module's tests."""
+    from tests.browser.fixtures import chromium
+
+    with chromium() as running:
+        yield running
+
+
 def _open(page_path: Path, browser) -> tuple:
     from tests.browser.fixtures import offline_context
 
@@ -306,36 +314,33 @@ def _column(page, table: str, index: int) -> list[str]:
     )
 
 
-def test_sorting_works_and_no_learner_script_runs_in_chromium(report_run):
-    from tests.browser.fixtures import chromium
-
+def test_sorting_works_and_no_learner_script_runs_in_chromium(report_run, browser):
     target = report_run["root"] / "reports" / "report.html"
-    with chromium() as browser:
-        context, page, errors, outside = _open(target, browser)
-        table = "#a-2-table"  # 04_exercise, the second assignment
-        learners = _column(page, table, 0)
-        assert sorted(learners) == learners, "learners come in name order"
-        header = page.locator(f"{table} thead th button", has_text="autograded")
-        header.click()
-        scores = [float(s.split("/")[0]) for s in _column(page, table, 1)]
-        assert scores == sorted(scores) and scores != [float(x) for x in sorted(scores)][::-1]
-        assert page.get_attribute(f"{table} thead th:nth-child(2)", "aria-sort") == "ascending"
-        header.click()
-        again = [float(s.split("/")[0]) for s in _column(page, table, 1)]
-        assert again == sorted(again, reverse=True)
-        page.locator(f"{table} thead th button", has_text="late by").click()
-        page.locator(f"{table} thead th button", has_text="late by").click()
-        assert _column(page, table, 0)[0].startswith("eve"), "the latest first"
-        page.locator(f"{table} thead th button", has_text="autograded").click()
-        for element in page.locator("td.fail small").all()[:30]:
-            element.hover(timeout=1000)
-            element.click(timeout=1000, no_wait_after=True)
-        page.wait_for_timeout(300)
-        pwned = page.evaluate("() => window.__pwned === undefined ? null : window.__pwned")
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.evaluate("() => document.querySelectorAll('.wide').forEach(d => d.scrollLeft = 0)")
-        page.screenshot(path=str(SCREENSHOT), full_page=True)
-        context.close()
+    context, page, errors, outside = _open(target, browser)
+    table = "#a-2-table"  # 04_exercise, the second assignment
+    learners = _column(page, table, 0)
+    assert sorted(learners) == learners, "learners come in name order"
+    header = page.locator(f"{table} thead th button", has_text="autograded")
+    header.click()
+    scores = [float(s.split("/")[0]) for s in _column(page, table, 1)]
+    assert scores == sorted(scores) and scores != [float(x) for x in sorted(scores)][::-1]
+    assert page.get_attribute(f"{table} thead th:nth-child(2)", "aria-sort") == "ascending"
+    header.click()
+    again = [float(s.split("/")[0]) for s in _column(page, table, 1)]
+    assert again == sorted(again, reverse=True)
+    page.locator(f"{table} thead th button", has_text="late by").click()
+    page.locator(f"{table} thead th button", has_text="late by").click()
+    assert _column(page, table, 0)[0].startswith("eve"), "the latest first"
+    page.locator(f"{table} thead th button", has_text="autograded").click()
+    for element in page.locator("td.fail small").all()[:30]:
+        element.hover(timeout=1000)
+        element.click(timeout=1000, no_wait_after=True)
+    page.wait_for_timeout(300)
+    pwned = page.evaluate("() => window.__pwned === undefined ? null : window.__pwned")
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.evaluate("() => document.querySelectorAll('.wide').forEach(d => d.scrollLeft = 0)")
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    context.close()
     assert pwned is None, f"learner script ran: {pwned}"
     assert outside == [], "the report fetched something from outside"
     assert not [
@@ -345,22 +350,21 @@ def test_sorting_works_and_no_learner_script_runs_in_chromium(report_run):
     ], errors
 
 
-def test_the_policy_blocks_an_injected_script_but_not_the_reports_own(report_run, tmp_path):
+def test_the_policy_blocks_an_injected_script_but_not_the_reports_own(
+    report_run, browser, tmp_path
+):
     """Defence in depth: script that got into the page some other way does not run, while the
     page's own sorting script (allowed by its hash) still does."""
-    from tests.browser.fixtures import chromium
-
     page_text = (report_run["root"] / "reports" / "report.html").read_text(encoding="utf-8")
     injected = page_text.replace("</body>", INJECTION + "</body>")
     target = tmp_path / "report.html"
     target.write_text(injected, encoding="utf-8")
-    with chromium() as browser:
-        context, page, errors, _ = _open(target, browser)
-        page.locator("#a-2-table thead th button", has_text="learner").click()
-        page.wait_for_timeout(300)
-        sorted_attr = page.get_attribute("#a-2-table thead th:nth-child(1)", "aria-sort")
-        pwned = page.evaluate("() => window.__pwned === undefined ? null : window.__pwned")
-        context.close()
+    context, page, errors, _ = _open(target, browser)
+    page.locator("#a-2-table thead th button", has_text="learner").click()
+    page.wait_for_timeout(300)
+    sorted_attr = page.get_attribute("#a-2-table thead th:nth-child(1)", "aria-sort")
+    pwned = page.evaluate("() => window.__pwned === undefined ? null : window.__pwned")
+    context.close()
     assert pwned is None, f"injected script ran: {pwned}"
     assert sorted_attr == "ascending", "the report's own script was blocked"
     assert any("Content Security Policy" in e for e in errors), errors

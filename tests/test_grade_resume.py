@@ -27,7 +27,6 @@ from tests.corpus.cases import (
     CASES,
     auto_scores,
     ensure_system_deps,
-    make_course,
     tree_hashes,
     write_corpus,
 )
@@ -101,10 +100,10 @@ def kill_point(rng: random.Random, phase: str, root: Path):
 
 
 @pytest.fixture(scope="module")
-def killed_and_resumed(tmp_path_factory) -> dict:
+def killed_and_resumed(tmp_path_factory, courses) -> dict:
     ensure_system_deps(REPO)  # bubblewrap: without it the grader refuses to run
     rng = random.Random(SEED)
-    root = make_course(tmp_path_factory.mktemp("grade-resume"), REPO)
+    root = courses.course(tmp_path_factory.mktemp("grade-resume"))
     write_corpus(root, root / "submitted", root / "course", QUICK)
     journal = root / "reports" / "journal.jsonl"
     story = [f"seed {SEED}"]

@@ -13,7 +13,6 @@ import pytest
 from nbgrader.validator import Validator
 
 from autograder.coursedir import source_assignments
-from tests.corpus.cases import make_course
 from tests.notebook_tools import REPO, grade_cells, read
 
 ASSIGNMENTS = source_assignments(REPO)
@@ -25,8 +24,8 @@ def graded(assignment: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    return make_course(tmp_path_factory.mktemp("validate"), REPO, assignments=tuple(ASSIGNMENTS))
+def course(tmp_path_factory, courses):
+    return courses.course(tmp_path_factory.mktemp("validate"), assignments=tuple(ASSIGNMENTS))
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

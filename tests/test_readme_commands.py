@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.corpus.cases import CORRECT, EXERCISE, OK_RATE, answered, make_course
+from tests.corpus.cases import CORRECT, EXERCISE, OK_RATE, answered
 from tests.notebook_tools import REPO
 
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.DOTALL | re.MULTILINE)
@@ -75,12 +75,12 @@ def run(script: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def fresh(tmp_path_factory) -> dict:
+def fresh(tmp_path_factory, courses) -> dict:
     """A fresh course (as a clone has it: no gradebook, no .venv of its own), with the
     README's tools and two hand-ins; then GRADING.md's and the README's commands run."""
     if not venv_is_devs():
         pytest.skip("not run from ./dev's .venv: ./dev env would install a new one")
-    root = make_course(tmp_path_factory.mktemp("readme"), REPO, assignments=(EXERCISE,))
+    root = courses.course(tmp_path_factory.mktemp("readme"), assignments=(EXERCISE,))
     for name in ("dev", "requirements.txt", "pyproject.toml"):
         shutil.copy2(REPO / name, root / name)
     (root / ".venv").symlink_to(sys.prefix)  # what ./dev env made once, before

@@ -16,7 +16,7 @@ from autograder.pipeline import worker_config
 from autograder.records import Limits, Submission
 from autograder.sandbox import default_sandbox, release_mounts, require_sandbox, warm_home
 from autograder.worker import WorkerSetup, grade, init_worker
-from tests.corpus.cases import CASES, EXERCISE, ensure_system_deps, make_course, read_releases
+from tests.corpus.cases import CASES, EXERCISE, ensure_system_deps, read_releases
 from tests.notebook_tools import REPO
 
 
@@ -24,9 +24,9 @@ def open_threads_and_files() -> tuple[int, int]:
     return len(os.listdir("/proc/self/task")), len(os.listdir("/proc/self/fd"))
 
 
-def test_grading_leaves_no_thread_or_open_file_behind(tmp_path):
+def test_grading_leaves_no_thread_or_open_file_behind(tmp_path, courses):
     ensure_system_deps(REPO)
-    root = make_course(tmp_path / "course", REPO)
+    root = courses.course(tmp_path / "course")
     course = Course(root)
     scratch = Path(tempfile.mkdtemp(prefix="autograder-", dir=tmp_path))
     (scratch / "pid").write_text(str(os.getpid()))

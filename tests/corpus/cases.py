@@ -968,6 +968,60 @@ def make_course(
     return root
 
 
+class CourseTemplates:
+    """Throw-away courses copied from one course per set of assignments made by
+    :func:`make_course`.
+
+    The release :func:`make_course` generates with nbgrader (seconds per assignment) depends
+    only on the repository's sources and configuration, so a test session generates it once
+    per set of assignments, in ``cache``, and each course it asks for is a copy of that one
+    (its gradebook included, or removed as :func:`make_course` removes it).
+
+    Example
+    -------
+    >>> templates = CourseTemplates(Path("/tmp/templates"), Path("."))
+    >>> templates.template((GRADIENT, EXERCISE)).name  # doctest: +SKIP
+    '02_the_gradient+04_exercise'
+    >>> root = templates.course(Path("/tmp/course"))  # doctest: +SKIP
+    >>> sorted(p.name for p in root.iterdir())  # doctest: +SKIP
+    ['autograder', 'course', 'solutions']
+    """
+
+    def __init__(self, cache: Path, repo: Path) -> None:
+        self.cache = Path(cache)
+        self.repo = Path(repo)
+
+    def template(self, assignments: tuple[str, ...]) -> Path:
+        """The course made once by :func:`make_course` for ``assignments``, gradebook kept."""
+        import shutil
+        import tempfile
+
+        target = self.cache / "+".join(assignments)
+        if not target.exists():
+            self.cache.mkdir(parents=True, exist_ok=True)
+            building = Path(tempfile.mkdtemp(dir=self.cache, prefix="building-"))
+            try:
+                make_course(building, self.repo, keep_gradebook=True, assignments=assignments)
+                building.rename(target)
+            finally:
+                shutil.rmtree(building, ignore_errors=True)
+        return target
+
+    def course(
+        self,
+        root: Path,
+        keep_gradebook: bool = False,
+        assignments: tuple[str, ...] = (GRADIENT, EXERCISE),
+    ) -> Path:
+        """What ``make_course(root, repo, keep_gradebook, assignments)`` makes, as a copy."""
+        import shutil
+
+        shutil.copytree(self.template(assignments), root, symlinks=True, dirs_exist_ok=True)
+        if not keep_gradebook:
+            (Path(root) / "gradebook.db").unlink()
+        return Path(root)
+
+
 def plant_constant(path: Path) -> None:
     """Put :data:`PLANTED` into the hidden part of the first update test of ``path``."""
     nb = nbformat.read(path, as_version=4)
