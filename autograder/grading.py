@@ -5,8 +5,9 @@
 1. list every entry of the submissions folder (:func:`autograder.intake.scan`): the manifest;
 2. make sure the gradebook (SQLite in the course root by default, or any SQLAlchemy URL,
    PostgreSQL included) knows the assignments: nbgrader's ``generate_assignment`` into it,
-   from a scratch copy of the sources so that ``course/`` is never rewritten; a second run
-   into a scratch SQLite file gives the workers their read-only template;
+   from a scratch copy of the sources so that ``course/`` is never rewritten; a copy of it
+   (of an SQLite gradebook; else a second run into a scratch SQLite file) gives the workers
+   their read-only template;
 3. check the sandbox (:func:`~autograder.sandbox.require_sandbox`): no isolation, no grading;
    set up a cgroup per kernel where the host allows it (:mod:`autograder.cgroups`);
 4. read each hand-in (one at a time, within the intake quotas), skip what the journal says is
@@ -31,6 +32,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
@@ -46,6 +48,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 from nbgrader.converters import Autograde
 from nbgrader.coursedir import CourseDirectory
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SAWarning
 from tqdm import tqdm
 
@@ -166,8 +169,10 @@ def register_assignments(course: Course, assignments: Iterable[str], scratch: Pa
     """Put ``assignments`` in the real gradebook and build the workers' template gradebook.
 
     nbgrader's ``generate_assignment`` runs on a scratch copy of the sources (so the course's
-    ``course/`` folder is never rewritten), once with the real ``db_url`` and once into a
-    scratch SQLite file, whose path is returned. The scratch release is in
+    ``course/`` folder is never rewritten) with the real ``db_url``. The template, whose path
+    is returned, is a copy of that gradebook when it is an SQLite file (SQLite's backup: one
+    copy instead of a second nbgrader run); for any other database, ``generate_assignment``
+    runs again into a scratch SQLite file. The scratch release is in
     ``scratch/course/<release folder>/``.
     """
     copy = scratch / "course"
@@ -176,20 +181,50 @@ def register_assignments(course: Course, assignments: Iterable[str], scratch: Pa
         shutil.copytree(course.source / name, target)
     template = scratch / "template.db"
     ensure_alembic_on_path()
-    for url in (course.db_url, f"sqlite:///{template}"):
-        config = copy_config(course, copy)
-        config.CourseDirectory.db_url = url
-        config.CourseDirectory.course_id = course.course_id
-        api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
-        for name in assignments:
-            result = api.generate_assignment(name, force=True, create=True)
-            if not result["success"]:
-                log = (result.get("error") or result.get("log") or "").strip().splitlines()
-                raise CourseError(
-                    f"{course.source / name}: nbgrader generate_assignment into {url} failed: "
-                    + (log[-1] if log else "no message")
-                )
+    generate_into(course, assignments, copy, course.db_url)
+    source = sqlite_file(course.db_url)
+    if source is not None and source.is_file():
+        with (
+            contextlib.closing(sqlite3.connect(f"{source.as_uri()}?mode=ro", uri=True)) as src,
+            contextlib.closing(sqlite3.connect(template)) as dst,
+        ):
+            src.backup(dst)
+    else:
+        generate_into(course, assignments, copy, f"sqlite:///{template}")
     return template
+
+
+def generate_into(course: Course, assignments: Iterable[str], root: Path, url: str) -> None:
+    """nbgrader's ``generate_assignment`` of ``assignments`` (sources under ``root``) into the
+    gradebook at ``url``; a failure raises :class:`CourseError` naming the source."""
+    config = copy_config(course, root)
+    config.CourseDirectory.db_url = url
+    config.CourseDirectory.course_id = course.course_id
+    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    for name in assignments:
+        result = api.generate_assignment(name, force=True, create=True)
+        if not result["success"]:
+            log = (result.get("error") or result.get("log") or "").strip().splitlines()
+            raise CourseError(
+                f"{course.source / name}: nbgrader generate_assignment into {url} failed: "
+                + (log[-1] if log else "no message")
+            )
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite gradebook URL (``None`` for any other database, or memory).
+
+    Examples
+    --------
+    >>> sqlite_file("sqlite:////srv/course/gradebook.db")
+    PosixPath('/srv/course/gradebook.db')
+    >>> sqlite_file("postgresql+psycopg://ta@db/gradebook") is None
+    True
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 def copy_config(course: Course, root: Path):
