@@ -8,23 +8,22 @@ import csv
 
 import pytest
 
-from tests.corpus.cases import CASES, EXERCISE, make_course, write_corpus
-from tests.notebook_tools import REPO
-from tests.test_grade_cli import run_cli
+from tests.corpus.cases import CASES, EXERCISE, write_corpus
+from tests.test_grade_cli import finish, start_cli
 
 
 def grade(root, *extra: str):
-    done = run_cli(
+    done = finish(start_cli(
         "--root", str(root), "grade", str(root / "submitted"), "--workers", "1", "--no-progress",
         *extra,
-    )  # fmt: skip
+    ))  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    root = make_course(tmp_path_factory.mktemp("no-feedback"), REPO)
+def course(tmp_path_factory, courses):
+    root = courses.course(tmp_path_factory.mktemp("no-feedback") / "course")
     write_corpus(root, root / "submitted", root / "course", {"correct": CASES["correct"]})
     return root
 
