@@ -19,6 +19,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbgrader.preprocessors import SaveAutoGrades
 from traitlets.config import Config
 
 from autograder.coursedir import CourseError, load_config
@@ -225,7 +226,9 @@ def test_a_configured_preprocessor_list_is_followed():
     ]
     steps = course_pipeline(config)
     assert [pp.__name__ for pp in steps.grade] == ["LearnerExecute", "TrustedTests"]
-    assert [pp.__name__ for pp in steps.save] == ["SaveAutoGrades"]  # no late penalties then
+    # no late penalties then; nbgrader's SaveAutoGrades writes through the writer's gradebook
+    assert [pp.__name__ for pp in steps.save] == ["SaveAutoGradesInto"]
+    assert issubclass(steps.save[0], SaveAutoGrades)
 
 
 def test_exclude_overwriting_keeps_the_learners_file(course_copy):
