@@ -174,12 +174,19 @@ def register_assignments(course: Course, assignments: Iterable[str], scratch: Pa
     copy instead of a second nbgrader run); for any other database, ``generate_assignment``
     runs again into a scratch SQLite file. The scratch release is in
     ``scratch/course/<release folder>/``.
+
+    Both are private to the grader's user (the folder ``0700``, the template ``0600``, and so
+    each worker's copy of it): ``scratch`` itself must stay open to the sandbox's user
+    (``0711``), and any local account could otherwise read the sources' solutions and hidden
+    tests, and every learner's grades, by name.
     """
     copy = scratch / "course"
+    copy.mkdir(mode=0o700)
     for name in assignments:
         target = copy / course.dirs.source_directory / name
         shutil.copytree(course.source / name, target)
     template = scratch / "template.db"
+    template.touch(mode=0o600)
     ensure_alembic_on_path()
     generate_into(course, assignments, copy, course.db_url)
     source = sqlite_file(course.db_url)

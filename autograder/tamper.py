@@ -19,16 +19,49 @@ from collections import Counter
 from nbformat.notebooknode import NotebookNode
 
 
+def nbgrader_metadata(cell: NotebookNode) -> object:
+    """The ``nbgrader`` metadata of ``cell`` as it was handed in (any JSON value), or None."""
+    metadata = cell.get("metadata")
+    return metadata.get("nbgrader") if isinstance(metadata, dict) else None
+
+
 def grade_id(cell: NotebookNode) -> str | None:
-    """The nbgrader ``grade_id`` of ``cell``, or None.
+    """The nbgrader ``grade_id`` of ``cell``, or None (also when the learner's file has
+    metadata that is not nbgrader's shape: no grade id, or one that is not text).
 
     Examples
     --------
     >>> from nbformat.v4 import new_code_cell
     >>> grade_id(new_code_cell("", metadata={"nbgrader": {"grade_id": "t1"}}))
     't1'
+    >>> grade_id(new_code_cell("", metadata={"nbgrader": "t1"})) is None
+    True
     """
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    meta = nbgrader_metadata(cell)
+    gid = meta.get("grade_id") if isinstance(meta, dict) else None
+    return gid if isinstance(gid, str) else None
+
+
+def _nameless(cell: NotebookNode) -> bool:
+    """Whether ``cell`` has nbgrader metadata that nbgrader's steps read a grade id from (a
+    graded, answer, locked or task cell, or metadata that is not an object, null included),
+    but no grade id.
+
+    Examples
+    --------
+    >>> from nbformat.v4 import new_code_cell
+    >>> _nameless(new_code_cell("", metadata={"nbgrader": {"grade": True, "points": 5}}))
+    True
+    >>> _nameless(new_code_cell("", metadata={"nbgrader": {"grade": False}}))
+    False
+    """
+    metadata = cell.get("metadata")
+    if not isinstance(metadata, dict) or "nbgrader" not in metadata or grade_id(cell):
+        return False
+    meta = metadata["nbgrader"]
+    if not isinstance(meta, dict):
+        return True
+    return any(meta.get(flag) for flag in ("grade", "solution", "locked", "task"))
 
 
 def inspect_structure(submitted: NotebookNode, release: NotebookNode) -> list[str]:
@@ -46,6 +79,9 @@ def inspect_structure(submitted: NotebookNode, release: NotebookNode) -> list[st
     >>> swapped = new_notebook(cells=[release.cells[1], new_code_cell("x", metadata=meta("t1", 9))])
     >>> inspect_structure(swapped, release)  # doctest: +NORMALIZE_WHITESPACE
     ['cells reordered: t2, t1', 'points of t1 changed from 1 to 9', 'locked cell t1 edited']
+    >>> nameless = new_code_cell("mine", metadata={"nbgrader": {"grade": True, "points": 5}})
+    >>> inspect_structure(new_notebook(cells=[*release.cells, nameless]), release)
+    ['1 cells with nbgrader metadata but no grade id']
     """
     problems: list[str] = []
     released = {grade_id(c): c for c in release.cells if grade_id(c)}
@@ -60,6 +96,9 @@ def inspect_structure(submitted: NotebookNode, release: NotebookNode) -> list[st
     unknown = [g for g in counts if g not in released]
     if unknown:
         problems.append("cells with unknown grade ids: " + ", ".join(unknown))
+    nameless = sum(1 for c in submitted.cells if _nameless(c))
+    if nameless:
+        problems.append(f"{nameless} cells with nbgrader metadata but no grade id")
     seen = [g for g in dict.fromkeys(order) if g in released]
     if seen != [g for g in released if g in seen]:
         problems.append("cells reordered: " + ", ".join(seen))
@@ -93,7 +132,8 @@ def restore_structure(submitted: NotebookNode, release: NotebookNode) -> Noteboo
     own cells stay, each after the nbgrader cell it followed. A grade id seen twice keeps its
     first copy; later copies become plain cells (nbgrader's ``DeduplicateIds`` keeps the last,
     which lets a learner append a doctored copy). Grade ids the release does not have lose
-    their nbgrader metadata.
+    their nbgrader metadata, and so does every other cell's (no grade id, or not
+    nbgrader's shape: nbgrader's own steps would fail on it, and the learner go ungraded).
 
     Examples
     --------
@@ -107,6 +147,9 @@ def restore_structure(submitted: NotebookNode, release: NotebookNode) -> Noteboo
     ...                            new_code_cell("helper")])
     >>> [c.source for c in restore_structure(mine, release).cells]
     ['answer', 'helper', 'test']
+    >>> mine.cells[2].metadata["nbgrader"] = {"grade": True, "points": 5}  # no grade id
+    >>> restore_structure(mine, release).cells[1].metadata
+    {}
     """
     released = [c for c in release.cells if grade_id(c)]
     release_ids = {grade_id(c): c for c in released}
@@ -121,9 +164,11 @@ def restore_structure(submitted: NotebookNode, release: NotebookNode) -> Noteboo
             anchor = gid
             followers.setdefault(gid, [])
             continue
-        if gid is not None:
-            cell = NotebookNode({**cell, "metadata": {**cell.metadata}})
-            cell.metadata.pop("nbgrader", None)
+        metadata = cell.get("metadata")
+        if not isinstance(metadata, dict) or "nbgrader" in metadata:
+            mine = metadata.items() if isinstance(metadata, dict) else ()
+            kept = NotebookNode({k: v for k, v in mine if k != "nbgrader"})
+            cell = NotebookNode({**cell, "metadata": kept})
         followers.setdefault(anchor, []).append(cell)
     cells: list[NotebookNode] = list(followers[None])
     for want in released:
@@ -226,7 +271,8 @@ def recover_metadata(
     by_id = {grade_id(c): c for c in wanted}
     for gid, i in sorted(where.items(), key=lambda item: item[1]):
         if grade_id(cells[i]) is None:
-            metadata = NotebookNode({**cells[i].get("metadata", {})})
+            mine = cells[i].get("metadata")
+            metadata = NotebookNode(mine if isinstance(mine, dict) else {})
             metadata["nbgrader"] = NotebookNode(dict(by_id[gid].metadata.nbgrader))
             cells[i]["metadata"] = metadata
             restored.append(gid)

@@ -49,8 +49,8 @@ PR_SET_PDEATHSIG, PR_CAPBSET_DROP = 1, 24
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 #: keyctl(2)'s system call number by machine, and what is asked of it.
 KEYCTL = {"x86_64": 250, "aarch64": 219}
-KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_CLEAR = 1, 7
-KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = -4, -5
+KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_CLEAR, KEYCTL_UNLINK, KEYCTL_GET_PERSISTENT = 1, 7, 9, 22
+KEY_SPEC_SESSION_KEYRING, KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = -3, -4, -5
 #: Exit codes of a child that could not set up its sandbox (the worker reports them).
 SETUP_FAILED = 97
 
@@ -201,11 +201,17 @@ def say_hello(path: str) -> None:
 def fresh_keyrings() -> None:
     """A new session keyring, and the user's keyrings emptied: keys are kept per user id
     (and the grader's session keyring would be inherited), not per namespace, so a key one
-    learner added would otherwise wait there for the next kernel of the same user."""
+    learner added would otherwise wait there for the next kernel of the same user. That
+    includes the user's persistent keyring, which the system keeps for days."""
     number = KEYCTL.get(platform.machine())
     if number is None:
         return
     _libc.syscall(number, KEYCTL_JOIN_SESSION_KEYRING, None)
+    # only a keyring this process holds may be emptied: hold it through the new session one
+    persistent = _libc.syscall(number, KEYCTL_GET_PERSISTENT, -1, KEY_SPEC_SESSION_KEYRING)
+    if persistent > 0:
+        _libc.syscall(number, KEYCTL_CLEAR, persistent)
+        _libc.syscall(number, KEYCTL_UNLINK, persistent, KEY_SPEC_SESSION_KEYRING)
     for keyring in (KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING):
         _libc.syscall(number, KEYCTL_CLEAR, keyring)
 

@@ -5,7 +5,8 @@ One fork server (:func:`autograder.worker.start_fork_server`) forks every kernel
 module, as one grading worker would. A kernel must not import files handed in beside the
 notebook, must find its home writable with matplotlib's warmed caches, must run with no
 privilege in namespaces of its own; and what one learner leaves behind (files in every
-writable place, a process, an abstract socket, shared memory, changed modules) must be gone
+writable place, a process, an abstract socket, shared memory, keys in the user's keyrings
+(its persistent one included), changed modules) must be gone
 for the next learner on the same worker.
 """
 
@@ -65,6 +66,8 @@ places = ["/tmp", "/dev/shm", os.environ["HOME"], ".", "..", "/run/autograder",
 libc = ctypes.CDLL(None, use_errno=True)
 libc.prctl(1, 0, 0, 0, 0)  # no parent-death signal: outlive the grader's waiting child
 libc.syscall(248, b"user", b"left-behind", b"secret", 6, -4)  # add_key to the user keyring
+# and to the user's persistent keyring (keyctl(KEYCTL_GET_PERSISTENT), kept for days)
+libc.syscall(248, b"user", b"left-behind", b"secret", 6, libc.syscall(250, 22, -1, -3))
 os.makedirs("trap/inner")  # read-only folders, to trap the worker's clean-up
 open("trap/inner/f", "w").write("x")
 os.chmod("trap/inner", 0o500)
@@ -115,6 +118,8 @@ if libc.shmget(0x5EED, 0, 0) != -1:
     found.append("SysV shared memory")
 if libc.syscall(250, 10, -4, b"user", b"left-behind", 0) > 0:  # keyctl(KEYCTL_SEARCH)
     found.append("a key in the user keyring")
+if libc.syscall(250, 10, libc.syscall(250, 22, -1, -3), b"user", b"left-behind", 0) > 0:
+    found.append("a key in the user's persistent keyring")
 found += [p for p in os.listdir("..") if p != "work"]  # the worker's folder stays hidden
 found += [p for p in os.listdir("/dev") if "left" in p]
 if hasattr(builtins, "LEFT") or hasattr(numpy, "LEFT"):

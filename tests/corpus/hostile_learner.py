@@ -648,6 +648,71 @@ ATTACKS["surrogate_grade_id"] = dict(
 )
 
 
+# --- attack13: the hidden convergence test's two starts ----------------------------------------
+# Down from five random starts to two, the hidden convergence test started at 519 and 3936
+# only (random.Random(303).randint(1, 10000)): nothing went near the top of the exercise's own
+# start range (0 to 10,000, gdcourse.config.START_RANGE). An update that is wrong only for large
+# steps (a clipped gradient, half a step far from the minimum) passed all three update tests;
+# five starts had caught both (the fifth started at 9277). The hidden test now follows one run
+# from 10,000 (where the steps are largest) and one random start.
+CLIPPED = (
+    "import numpy as np\n\n"
+    "def gradient_descent_update(x, gradx, learning_rate):\n"
+    '    """One step downhill; the gradient clipped to 8000 so a far start cannot overshoot."""\n'
+    "    return x - learning_rate * np.clip(gradx, -8000, 8000)\n"
+)
+HALF_STEP_FAR = (
+    "import numpy as np\n\n"
+    "def gradient_descent_update(x, gradx, learning_rate):\n"
+    "    if np.max(np.abs(x)) > 4000:  # far away: a half step, to be careful\n"
+    "        return x - learning_rate * gradx / 2\n"
+    "    return x - learning_rate * gradx\n"
+)
+_NOT_CONVERGES = {"test_update_numbers", "test_update_arrays", "test_learning_rate"}
+ATTACKS["clipped_gradient"] = dict(answers={U: CLIPPED, C: RATE}, passes=_NOT_CONVERGES)
+ATTACKS["half_step_far"] = dict(answers={U: HALF_STEP_FAR, C: RATE}, passes=_NOT_CONVERGES)
+
+
+# --- attack13: nbgrader metadata that the structure repair let through -------------------------
+# A cell of the learner's own with nbgrader metadata but no grade id (or a null one, or
+# metadata that is not an object at all) kept it through tamper.restore_structure, which only
+# stripped cells whose grade id the release lacks; nbgrader's DeduplicateIds then failed on it
+# (KeyError), or the check that reads grade ids did (AttributeError), or, with a null id, the
+# single writer's SaveAutoGrades (MissingEntry). Each time the learner was "not graded", the
+# grader's own failure: never scored, graded again (and failing again) by every run.
+def _nbgrader_cell(meta):
+    def edit(nb):
+        cell = nbformat.v4.new_code_cell("print('an extra test of my own')")
+        cell.metadata["nbgrader"] = meta
+        nb.cells.append(cell)
+
+    return edit
+
+
+_GRADED_EXTRA = {"grade": True, "solution": False, "locked": False, "points": 5}
+ATTACKS.update(
+    {
+        "nbgrader_no_grade_id": dict(
+            answers={U: RIGHT, C: RATE},
+            edit=_nbgrader_cell(_GRADED_EXTRA),
+            passes=ALL4,
+            flags={"tampered"},
+        ),
+        "nbgrader_null_grade_id": dict(
+            answers={U: RIGHT, C: RATE},
+            edit=_nbgrader_cell({**_GRADED_EXTRA, "grade_id": None}),
+            passes=ALL4,
+            flags={"tampered"},
+        ),
+        "nbgrader_not_an_object": dict(
+            answers={U: RIGHT, C: RATE},
+            edit=_nbgrader_cell("test_update_numbers"),
+            passes=ALL4,
+            flags={"tampered"},
+        ),
+    }
+)
+
 #: The attacks graded with the rest of the corpus.
 CORPUS = [
     "squat_flood",
@@ -670,4 +735,9 @@ CORPUS = [
     "honest_display_in_function",
     "honest_0d_array",
     "honest_kernel_dies_at_end",
+    "clipped_gradient",
+    "half_step_far",
+    "nbgrader_no_grade_id",
+    "nbgrader_null_grade_id",
+    "nbgrader_not_an_object",
 ]
