@@ -23,6 +23,7 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass, field
 
+from nbformat.notebooknode import NotebookNode
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import AssignLatePenalties, Execute, SaveAutoGrades
 from nbgrader.preprocessors.base import NbGraderPreprocessor
@@ -49,7 +50,7 @@ class SaveAutoGradesInto(SaveAutoGrades):
     True
     """
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         gradebook = resources.get("autograder", {}).get("gradebook")
         if gradebook is None:
             return super().preprocess(nb, resources)
