@@ -10,9 +10,11 @@ grader's three places:
   replaced by :class:`~autograder.execution.LearnerExecute` (the learner's cells, in the
   sandboxed kernel) followed by :class:`~autograder.execution.TrustedTests` (every test cell);
 - ``save`` (``SaveAutoGrades``, ``AssignLatePenalties``: the steps that write the gradebook)
-  runs in the parent's single writer, against the real gradebook; nbgrader's own
-  ``SaveAutoGrades`` becomes :class:`SaveAutoGradesInto`, which writes through the writer's
-  one open gradebook.
+  runs in the parent's single writer, against the real gradebook.
+
+nbgrader's steps that open a gradebook for every notebook (and ``CheckCellMetadata``) become
+their :mod:`autograder.nbgrader_steps` counterparts, which work through one gradebook kept
+open for the whole run: the same steps, with the same configuration and results.
 
 :func:`worker_config` is the part of the course's configuration those preprocessors read, with
 only the class grader's own settings (its limits) layered on top: plain data for the workers.
@@ -23,43 +25,18 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass, field
 
-from nbformat.notebooknode import NotebookNode
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import AssignLatePenalties, Execute, SaveAutoGrades
-from nbgrader.preprocessors.base import NbGraderPreprocessor
 from traitlets.config import Config
 from traitlets.utils.importstring import import_item
 
 from autograder.coursedir import CourseError
 from autograder.execution import LearnerExecute, TrustedTests
+from autograder.nbgrader_steps import REPLACEMENTS
 from autograder.records import Limits
 
 #: The steps that write the gradebook: the parent's single writer runs them.
 WRITER_STEPS = (SaveAutoGrades, AssignLatePenalties)
-
-
-class SaveAutoGradesInto(SaveAutoGrades):
-    """nbgrader's ``SaveAutoGrades``, into the single writer's open gradebook when
-    ``resources["autograder"]["gradebook"]`` holds one (else it opens its own, as nbgrader's
-    does). Each new ``Gradebook`` is a new SQLAlchemy engine, which compiles every query
-    afresh: one gradebook for the run compiles them once, not once per learner.
-
-    Examples
-    --------
-    >>> issubclass(SaveAutoGradesInto, SaveAutoGrades)
-    True
-    """
-
-    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
-        gradebook = resources.get("autograder", {}).get("gradebook")
-        if gradebook is None:
-            return super().preprocess(nb, resources)
-        info = resources["nbgrader"]
-        self.notebook_id, self.assignment_id = info["notebook"], info["assignment"]
-        self.student_id, self.db_url = info["student"], info["db_url"]
-        self.gradebook = gradebook
-        # nbgrader's own per-cell steps (_add_score, _add_comment), as SaveAutoGrades runs them
-        return NbGraderPreprocessor.preprocess(self, nb, resources)
 
 
 @dataclass(frozen=True)
@@ -72,7 +49,9 @@ class Pipeline:
     >>> [pp.__name__ for pp in steps.grade][:3]
     ['LearnerExecute', 'TrustedTests', 'IgnorePattern']
     >>> [pp.__name__ for pp in steps.save]
-    ['SaveAutoGradesInto', 'AssignLatePenalties']
+    ['SaveAutoGradesInto', 'AssignLatePenaltiesInto']
+    >>> [pp.__name__ for pp in steps.sanitize][2:]
+    ['OverwriteKernelspecFrom', 'OverwriteCellsFrom', 'CheckCellMetadataOnce']
     """
 
     sanitize: list[type] = field(default_factory=list)
@@ -96,7 +75,7 @@ def course_pipeline(config: Config, source: str = "nbgrader_config.py") -> Pipel
         if issubclass(pp, Execute):
             grade += [LearnerExecute, TrustedTests]
         elif issubclass(pp, WRITER_STEPS):
-            save.append(SaveAutoGradesInto if pp is SaveAutoGrades else pp)
+            save.append(pp)
         else:
             grade.append(pp)
     if LearnerExecute not in grade:
@@ -108,7 +87,8 @@ def course_pipeline(config: Config, source: str = "nbgrader_config.py") -> Pipel
 
 
 def _step(item: object, source: str) -> type:
-    """A preprocessor class from a list item (a class or its dotted name)."""
+    """A preprocessor class from a list item (a class or its dotted name); nbgrader's own
+    classes that :mod:`autograder.nbgrader_steps` replaces come back as their replacements."""
     try:
         pp = import_item(item) if isinstance(item, str) else item
     except ImportError as error:
@@ -118,7 +98,7 @@ def _step(item: object, source: str) -> type:
             f"{source}: Autograde's preprocessor lists take classes (or their dotted names), "
             f"not {item!r}"
         )
-    return pp
+    return REPLACEMENTS.get(pp, pp)
 
 
 def worker_config(config: Config, pipeline: Pipeline, limits: Limits) -> Config:

@@ -3,6 +3,7 @@ kernel for the learner's cells, and the trusted runner for the tests.
 
 A worker is one process of the pool. :func:`init_worker` gives it a private copy of the
 template gradebook (which holds the source cells nbgrader's ``OverwriteCells`` restores from),
+open for the worker's life (see :mod:`autograder.nbgrader_steps`),
 a private work folder, a kernelspec whose provisioner starts each kernel in its sandbox
 (:mod:`autograder.provisioner`), and the instructor's notebooks read as
 :class:`~autograder.runner.GradingSuite`. :func:`grade` then runs, for one
@@ -27,6 +28,7 @@ real gradebook.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import os
@@ -42,12 +44,14 @@ import nbformat
 from jupyter_core.utils import run_sync
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
+from nbgrader.api import Gradebook
 from traitlets.config import Config
 
 from autograder.cgroups import CgroupSet, enter, worker_leaf
 from autograder.execution import LearnerExecute, shared_state
 from autograder.forkserver import ForkServer, zygote_command
 from autograder.intake import safe_relative
+from autograder.nbgrader_steps import RememberingValidator
 from autograder.pipeline import Pipeline
 from autograder.provisioner import kernel_manager, write_kernelspec
 from autograder.records import Limits, Outcome, Submission
@@ -107,6 +111,9 @@ def init_worker(setup: WorkerSetup) -> None:
     _STATE.update(
         setup=setup,
         db_url=f"sqlite:///{db}",
+        # kept open for the worker's life: what nbgrader's steps would open for every hand-in
+        # (autograder.nbgrader_steps); it closes with the process
+        shared={"gradebook": Gradebook(f"sqlite:///{db}"), "validator": RememberingValidator()},
         workdir=scratch / f"box-{os.getpid()}" / "work",
         sandbox=box,
         fork_server=start_fork_server(box, scratch, setup.home_template),
@@ -235,17 +242,19 @@ def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
             "db_url": _STATE["db_url"],
         },
         "metadata": {"path": str(workdir)},
+        "autograder": dict(_STATE["shared"]),
     }
     for pp in setup.pipeline.sanitize:
         notebook, resources = pp(config=config)(notebook, resources)
-    sanitized = nbformat.writes(notebook)
+    sanitized = notebook
 
     def run(stop_before: int = -1) -> tuple[NotebookNode, dict]:
         _prepare_workdir(workdir, box.kernel_uid(), sub, setup)
         fresh = {k: v for k, v in resources.items() if k != "autograder"}
+        fresh["autograder"] = {"events": [], "snapshots": {}, **_STATE["shared"]}
         if stop_before >= 0:
-            fresh["autograder"] = {"events": [], "snapshots": {}, "stop_before": stop_before}
-        return _autograde(nbformat.reads(sanitized, as_version=4), fresh, config, suite, workdir)
+            fresh["autograder"]["stop_before"] = stop_before
+        return _autograde(copy.deepcopy(sanitized), fresh, config, suite, workdir)
 
     def attempt() -> tuple[NotebookNode, dict]:
         first = run()
