@@ -16,6 +16,9 @@ reaches :class:`OverwriteCellsFrom`).
 has already seen pass only once (a class hands in the same metadata hundreds of times; the
 JSON-schema check is the slow part).
 
+A grading worker's gradebook holds only the release, so it is a :class:`ReleaseGradebook`,
+which looks each of the release's cells up once.
+
 :data:`REPLACEMENTS` says which nbgrader class each one stands for;
 :func:`autograder.pipeline.course_pipeline` swaps exactly those classes (not subclasses an
 instructor configured: those run as they are). ``tests/test_nbgrader_steps.py`` checks that
@@ -164,6 +167,50 @@ class AssignLatePenaltiesInto(AssignLatePenalties):
         return nb, resources
 
 
+class ReleaseGradebook:
+    """A gradebook that only holds the release and is never written (a grading worker's
+    private copy of the template), with nbgrader's lookups of the release's notebooks and
+    cells answered from the database once each: ``OverwriteCells`` asks for the same cells
+    for every hand-in. Everything else is the wrapped gradebook's.
+
+    A lookup that fails (``MissingEntry``: a grade id the release does not have, which a
+    learner can write) is asked again each time, and never remembered.
+
+    Examples
+    --------
+    >>> class Counting:
+    ...     calls = 0
+    ...     def find_notebook(self, notebook, assignment):
+    ...         self.calls += 1
+    ...         return f"{assignment}/{notebook}"
+    >>> release = ReleaseGradebook(Counting())
+    >>> release.find_notebook("nb", "a"), release.find_notebook("nb", "a"), release.calls
+    ('a/nb', 'a/nb', 1)
+    """
+
+    def __init__(self, gradebook: Gradebook) -> None:
+        self.gradebook = gradebook
+        self._found: dict[tuple, Any] = {}
+
+    def _once(self, lookup: str, *args: str) -> Any:
+        key = (lookup, *args)
+        if key not in self._found:
+            self._found[key] = getattr(self.gradebook, lookup)(*args)
+        return self._found[key]
+
+    def find_notebook(self, notebook: str, assignment: str) -> Any:
+        return self._once("find_notebook", notebook, assignment)
+
+    def find_source_cell(self, name: str, notebook: str, assignment: str) -> Any:
+        return self._once("find_source_cell", name, notebook, assignment)
+
+    def find_graded_cell(self, name: str, notebook: str, assignment: str) -> Any:
+        return self._once("find_graded_cell", name, notebook, assignment)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.gradebook, name)
+
+
 class RememberingValidator(MetadataValidator):
     """nbgrader's ``MetadataValidator`` that checks each distinct passing cell only once.
 
@@ -233,6 +280,7 @@ __all__ = [
     "CheckCellMetadataOnce",
     "OverwriteCellsFrom",
     "OverwriteKernelspecFrom",
+    "ReleaseGradebook",
     "RememberingValidator",
     "SaveAutoGradesInto",
     "shared",

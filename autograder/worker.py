@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import logging
 import os
 import resource
@@ -51,7 +52,7 @@ from autograder.cgroups import CgroupSet, enter, worker_leaf
 from autograder.execution import LearnerExecute, shared_state
 from autograder.forkserver import ForkServer, zygote_command
 from autograder.intake import safe_relative
-from autograder.nbgrader_steps import RememberingValidator
+from autograder.nbgrader_steps import ReleaseGradebook, RememberingValidator
 from autograder.pipeline import Pipeline
 from autograder.provisioner import kernel_manager, write_kernelspec
 from autograder.records import Limits, Outcome, Submission
@@ -113,11 +114,19 @@ def init_worker(setup: WorkerSetup) -> None:
         db_url=f"sqlite:///{db}",
         # kept open for the worker's life: what nbgrader's steps would open for every hand-in
         # (autograder.nbgrader_steps); it closes with the process
-        shared={"gradebook": Gradebook(f"sqlite:///{db}"), "validator": RememberingValidator()},
+        shared={
+            "gradebook": ReleaseGradebook(Gradebook(f"sqlite:///{db}")),
+            "validator": RememberingValidator(),
+        },
         workdir=scratch / f"box-{os.getpid()}" / "work",
         sandbox=box,
         fork_server=start_fork_server(box, scratch, setup.home_template),
         kernels=write_kernelspec(scratch / f"spec-{os.getpid()}", box),
+        releases={
+            (assignment, name): nbformat.reads(text, as_version=4)
+            for assignment, notebooks in setup.releases.items()
+            for name, text in notebooks.items()
+        },
         suites={
             (assignment, name): GradingSuite.read(Path(path))
             for assignment, notebooks in setup.sources.items()
@@ -170,8 +179,9 @@ def _decode(out: Outcome, data: bytes) -> NotebookNode | None:
     except UnicodeDecodeError as error:
         text = data.decode("utf-8", errors="replace")
         out.flags.append(["encoding", f"not valid UTF-8 ({error.reason} at byte {error.start})"])
+    invalid: dict = {}
     try:
-        notebook = nbformat.reads(text, as_version=4)
+        notebook = nbformat.reads(text, as_version=4, capture_validation_error=invalid)
     except Exception as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         out.flags.append(["invalid", f"{out.notebook}.ipynb is not a notebook: {first}"])
@@ -179,9 +189,8 @@ def _decode(out: Outcome, data: bytes) -> NotebookNode | None:
     notebook, replaced = without_surrogates(notebook)
     if replaced:
         out.flags.append(["encoding", f"{replaced} strings held lone surrogates (replaced by ?)"])
-    try:
-        nbformat.validate(notebook)
-    except Exception as error:
+    if "ValidationError" in invalid:
+        error = invalid["ValidationError"]
         out.flags.append(["invalid", f"notebook fails nbformat validation: {str(error)[:200]}"])
     return notebook
 
@@ -195,18 +204,27 @@ def without_surrogates(value: object) -> tuple[object, int]:
     >>> without_surrogates({"a": ["ok", "bad \\ud800"]})
     ({'a': ['ok', 'bad ?']}, 1)
     """
+    try:  # the common case, in C: nothing to replace
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        return value, 0
+    except (UnicodeEncodeError, TypeError, ValueError):
+        return _replace_surrogates(value)
+
+
+def _replace_surrogates(value: object) -> tuple[object, int]:
+    """:func:`without_surrogates`, walking every string."""
     if isinstance(value, str):
         clean = value.encode("utf-8", "replace").decode("utf-8")
         return clean, int(clean != value)
     if isinstance(value, dict):
         result, count = {}, 0
         for key, item in value.items():
-            (clean_key, in_key), (clean_item, in_item) = map(without_surrogates, (key, item))
+            (clean_key, in_key), (clean_item, in_item) = map(_replace_surrogates, (key, item))
             result[clean_key] = clean_item
             count += in_key + in_item
         return (nbformat.from_dict(result) if isinstance(value, NotebookNode) else result), count
     if isinstance(value, list):
-        parts = [without_surrogates(v) for v in value]
+        parts = [_replace_surrogates(v) for v in value]
         return [v for v, _ in parts], sum(n for _, n in parts)
     return value, 0
 
@@ -221,7 +239,7 @@ def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
     notebook = _decode(out, sub.data)
     if notebook is None:
         return
-    release = nbformat.reads(setup.releases[sub.assignment][sub.notebook], as_version=4)
+    release = copy.deepcopy(_STATE["releases"][(sub.assignment, sub.notebook)])
     notebook, restored = recover_metadata(notebook, release)
     out.flags += [["restored", note] for note in restored]
     for problem in inspect_structure(notebook, release):
@@ -292,7 +310,8 @@ def _grade_into(out: Outcome, sub: Submission, setup: WorkerSetup) -> None:
     notebook, replaced = without_surrogates(notebook)  # the kernel's outputs may hold some
     if replaced:
         out.flags.append(["encoding", f"{replaced} outputs held lone surrogates (replaced by ?)"])
-    out.graded = nbformat.writes(notebook)
+    # compact JSON, encoded in C: the writer reads it back and saves it as nbformat writes it
+    out.graded = json.dumps(notebook, ensure_ascii=False)
 
 
 def with_retries(attempt: Callable[[], T], tries: int) -> tuple[T | None, str]:
