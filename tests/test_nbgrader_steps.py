@@ -104,7 +104,12 @@ def _sanitize(steps: list[type], nb, db_url: str, shared: dict) -> str:
     config = Config()
     config.OverwriteCells.add_missing_cells = True
     resources = {
-        "nbgrader": {"notebook": EXERCISE, "assignment": EXERCISE, "student": "s", "db_url": db_url},
+        "nbgrader": {
+            "notebook": EXERCISE,
+            "assignment": EXERCISE,
+            "student": "s",
+            "db_url": db_url,
+        },
         "autograder": shared,
     }
     nb = copy.deepcopy(nb)
@@ -132,8 +137,15 @@ def test_the_sanitize_steps_give_nbgraders_notebook(courses, tmp_path):
 
 
 def _cell(grade_id: str, **meta) -> nbformat.NotebookNode:
-    nbgrader = {"grade": True, "solution": False, "locked": True, "points": 1,
-                "grade_id": grade_id, "schema_version": 3, **meta}
+    nbgrader = {
+        "grade": True,
+        "solution": False,
+        "locked": True,
+        "points": 1,
+        "grade_id": grade_id,
+        "schema_version": 3,
+        **meta,
+    }
     return nbformat.v4.new_code_cell("assert True", metadata={"nbgrader": nbgrader})
 
 
