@@ -155,17 +155,17 @@ def scores(root: Path) -> dict[str, dict[str, float | None]]:
 
 
 def grade_with_autograder(
-    root: Path, workers: int | None, feedback: bool = False
+    root: Path, workers: int | None, feedback: bool = False, checkout: Path = REPO
 ) -> tuple[float, float, str]:
     """Wall and CPU seconds (kernels included) and the output of ``python -m autograder``
-    (``--no-feedback`` unless ``feedback``)."""
+    (``--no-feedback`` unless ``feedback``), the grader of ``checkout`` (this one's)."""
     argv = [sys.executable, "-m", "autograder", "--root", str(root), "grade",
             str(root / "submitted"), "--no-progress"]  # fmt: skip
     if not feedback:
         argv.append("--no-feedback")
     if workers:
         argv += ["--workers", str(workers)]
-    wall, cpu, out = measure(argv, REPO)
+    wall, cpu, out = measure(argv, checkout)
     return wall, cpu + sandboxed_kernel_cpu(root / "reports" / "journal.jsonl"), out
 
 

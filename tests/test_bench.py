@@ -33,3 +33,10 @@ def test_grade_bench_prints_every_way_and_the_runners_share():
     ]  # fmt: skip
     for line in expected:
         assert line in out, out
+
+
+def test_compare_checkouts_prints_both_and_the_ratio():
+    ensure_system_deps(REPO)
+    out = run("bench/compare_checkouts.py", str(REPO), "-n", "2", "--rounds", "1")
+    for line in ("round 1 this", "round 1 other", "mean this", "mean other", "this / other"):
+        assert line in out, out
