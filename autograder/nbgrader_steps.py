@@ -2,11 +2,12 @@
 
 Plain nbgrader opens a new :class:`~nbgrader.api.Gradebook` in every step that needs one, for
 every notebook: a new SQLAlchemy engine each time, which compiles every query afresh. That is
-nothing for one notebook and most of the class grader's own CPU time for a class. Each class
-here is the nbgrader step of the same name with one change: when
-``resources["autograder"]["gradebook"]`` holds an open gradebook (a grading worker's copy of
-the template, or the single writer's real one), it works through that one instead of opening
-its own; without one it is exactly nbgrader's step. Their per-cell work is nbgrader's own code
+nothing for one notebook and a large share of the class grader's own CPU time for a class
+(``autograder/GRADING.md``'s benchmark). Each step here is the nbgrader step of the same name
+with one change (:class:`ThroughShared`): when ``resources["autograder"]["gradebook"]`` holds
+an open gradebook (a grading worker's copy of the template, or the single writer's real one),
+it works through that one instead of opening its own; without one it is exactly nbgrader's
+step. Their per-cell work is nbgrader's own code
 (``NbGraderPreprocessor.preprocess`` calls their ``preprocess_cell``), and traitlets gives them
 the configuration of the nbgrader class they extend (``c.OverwriteCells.add_missing_cells``
 reaches :class:`OverwriteCellsFrom`).
@@ -72,7 +73,38 @@ def _use(step: NbGraderPreprocessor, gradebook: Gradebook, resources: dict) -> N
     step.gradebook = gradebook
 
 
-class OverwriteCellsFrom(OverwriteCells):
+class ThroughShared:
+    """The part every step here shares: with ``resources["autograder"][needs]`` present, run
+    :meth:`preprocess_with` on it; without it, the nbgrader step's own ``preprocess`` (the
+    next class in the method resolution order).
+
+    Examples
+    --------
+    >>> class Base:
+    ...     def preprocess(self, nb, resources):
+    ...         return "nbgrader's own", resources
+    >>> class Step(ThroughShared, Base):
+    ...     def preprocess_with(self, found, nb, resources):
+    ...         return f"through {found}", resources
+    >>> Step().preprocess(None, {})[0], Step().preprocess(None, {"autograder": {"gradebook": 1}})[0]
+    ("nbgrader's own", 'through 1')
+    """
+
+    needs = "gradebook"
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        found = shared(resources, self.needs)
+        if found is None:
+            return super().preprocess(nb, resources)  # type: ignore[misc]
+        return self.preprocess_with(found, nb, resources)
+
+    def preprocess_with(
+        self, found: Any, nb: NotebookNode, resources: dict
+    ) -> tuple[NotebookNode, dict]:
+        raise NotImplementedError
+
+
+class OverwriteCellsFrom(ThroughShared, OverwriteCells):
     """nbgrader's ``OverwriteCells``, reading the source cells from the shared gradebook.
 
     Examples
@@ -81,10 +113,9 @@ class OverwriteCellsFrom(OverwriteCells):
     True
     """
 
-    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
-        gradebook = shared(resources, "gradebook")
-        if gradebook is None:
-            return super().preprocess(nb, resources)
+    def preprocess_with(
+        self, gradebook: Gradebook, nb: NotebookNode, resources: dict
+    ) -> tuple[NotebookNode, dict]:
         _use(self, gradebook, resources)
         nb, resources = NbGraderPreprocessor.preprocess(self, nb, resources)
         if self.add_missing_cells:
@@ -93,7 +124,7 @@ class OverwriteCellsFrom(OverwriteCells):
         return nb, resources
 
 
-class OverwriteKernelspecFrom(OverwriteKernelspec):
+class OverwriteKernelspecFrom(ThroughShared, OverwriteKernelspec):
     """nbgrader's ``OverwriteKernelspec``, reading the release's kernelspec from the shared
     gradebook.
 
@@ -103,10 +134,9 @@ class OverwriteKernelspecFrom(OverwriteKernelspec):
     True
     """
 
-    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
-        gradebook = shared(resources, "gradebook")
-        if gradebook is None:
-            return super().preprocess(nb, resources)
+    def preprocess_with(
+        self, gradebook: Gradebook, nb: NotebookNode, resources: dict
+    ) -> tuple[NotebookNode, dict]:
         info = resources["nbgrader"]
         kernelspec = gradebook.find_notebook(info["notebook"], info["assignment"]).kernelspec
         if kernelspec is not None:
@@ -116,7 +146,7 @@ class OverwriteKernelspecFrom(OverwriteKernelspec):
         return nb, resources
 
 
-class SaveAutoGradesInto(SaveAutoGrades):
+class SaveAutoGradesInto(ThroughShared, SaveAutoGrades):
     """nbgrader's ``SaveAutoGrades``, into the single writer's open gradebook.
 
     Examples
@@ -125,16 +155,15 @@ class SaveAutoGradesInto(SaveAutoGrades):
     True
     """
 
-    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
-        gradebook = shared(resources, "gradebook")
-        if gradebook is None:
-            return super().preprocess(nb, resources)
+    def preprocess_with(
+        self, gradebook: Gradebook, nb: NotebookNode, resources: dict
+    ) -> tuple[NotebookNode, dict]:
         _use(self, gradebook, resources)
         # nbgrader's own per-cell steps (_add_score, _add_comment), as SaveAutoGrades runs them
         return NbGraderPreprocessor.preprocess(self, nb, resources)
 
 
-class AssignLatePenaltiesInto(AssignLatePenalties):
+class AssignLatePenaltiesInto(ThroughShared, AssignLatePenalties):
     """nbgrader's ``AssignLatePenalties``, through the single writer's open gradebook (its
     ``plugin_class`` configured as for nbgrader's).
 
@@ -144,10 +173,9 @@ class AssignLatePenaltiesInto(AssignLatePenalties):
     True
     """
 
-    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
-        gradebook = shared(resources, "gradebook")
-        if gradebook is None:
-            return super().preprocess(nb, resources)
+    def preprocess_with(
+        self, gradebook: Gradebook, nb: NotebookNode, resources: dict
+    ) -> tuple[NotebookNode, dict]:
         _use(self, gradebook, resources)
         self.init_plugin()
         assignment = gradebook.find_submission(self.assignment_id, self.student_id)
@@ -242,7 +270,7 @@ class RememberingValidator(MetadataValidator):
             self.passed.add(key)
 
 
-class CheckCellMetadataOnce(CheckCellMetadata):
+class CheckCellMetadataOnce(ThroughShared, CheckCellMetadata):
     """nbgrader's ``CheckCellMetadata`` through the worker's :class:`RememberingValidator`.
 
     Examples
@@ -251,10 +279,11 @@ class CheckCellMetadataOnce(CheckCellMetadata):
     True
     """
 
-    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
-        validator = shared(resources, "validator")
-        if validator is None:
-            return super().preprocess(nb, resources)
+    needs = "validator"
+
+    def preprocess_with(
+        self, validator: RememberingValidator, nb: NotebookNode, resources: dict
+    ) -> tuple[NotebookNode, dict]:
         try:
             validator.validate_nb(nb)
         except ValidationError:
@@ -283,5 +312,6 @@ __all__ = [
     "ReleaseGradebook",
     "RememberingValidator",
     "SaveAutoGradesInto",
+    "ThroughShared",
     "shared",
 ]
