@@ -129,11 +129,12 @@ def test_the_sanitize_steps_give_nbgraders_notebook(courses, tmp_path):
     with Gradebook(db_url) as gradebook:
         # as a grading worker has them: the release's lookups remembered, the validator's passes
         shared = {"gradebook": ReleaseGradebook(gradebook), "validator": RememberingValidator()}
-        for nb in (release, _tampered(release), _tampered(release)):
+        # one worker's shared objects across hand-ins: a tampered one changes nothing for the next
+        for nb in (release, _tampered(release), _tampered(release), release):
             expected = _sanitize(nbgraders, nb, db_url, {})
+            assert json.loads(expected)["metadata"]["kernelspec"]["name"] != "evil"
             assert _sanitize(ours, nb, db_url, shared) == expected
             assert _sanitize(ours, nb, db_url, {}) == expected  # no shared objects: nbgrader's
-    assert json.loads(expected)["metadata"]["kernelspec"]["name"] != "evil"
 
 
 def _cell(grade_id: str, **meta) -> nbformat.NotebookNode:
