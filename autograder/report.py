@@ -458,11 +458,15 @@ def write_report(course, result, assignments: list[str]) -> Path:
         if page.exists():
             links[(outcome.student, outcome.assignment)] = page.as_uri()
     out = Path(result.out_dir)
+    # the class's report: a string no UTF-8 can hold (a journal of an older version may have
+    # one) costs a "?", never the report
     (out / "report.json").write_text(
-        json.dumps(summary, indent=1, default=str, ensure_ascii=False), encoding="utf-8"
+        json.dumps(summary, indent=1, default=str, ensure_ascii=False),
+        encoding="utf-8",
+        errors="replace",
     )
     title = f"Grading report: {', '.join(assignments)}"
     page = render_html(summary, plots(summary), title, links)
     target = out / "report.html"
-    target.write_text(page, encoding="utf-8")
+    target.write_text(page, encoding="utf-8", errors="replace")
     return target

@@ -169,6 +169,10 @@ def grade(sub: Submission) -> Outcome:
         LOG.exception("grading %s/%s failed", sub.student, sub.assignment)
         out.graded = None
         out.flags.append(["grader", f"grading failed: {type(error).__name__}: {error}"])
+    # error messages repeat the learner's data (nbformat's "Unsupported nbformat version
+    # \ud800"): nothing that leaves the worker holds a string UTF-8 cannot write
+    out.flags = without_surrogates(out.flags)[0]
+    out.tests = without_surrogates(out.tests)[0]
     out.seconds = round(time.monotonic() - started, 3)
     return out
 

@@ -444,6 +444,12 @@ CASES: dict[str, Case] = {
         {"tampered"},
     ),
     "not_json": Case(lambda ctx: b'{"cells": [ {"cell_type": "code", ', set(), {"invalid"}),
+    "surrogate_version": Case(
+        lambda ctx: b'{"nbformat": "\\ud800", "nbformat_minor": 5, "metadata": {}, "cells": []}',
+        set(),
+        {"invalid"},
+        why="a lone surrogate as its nbformat version, which nbformat's error message repeats",
+    ),
     "missing_notebook": Case(lambda ctx: None, set(), {"missing"}, extras={"notes.txt": b"hi"}),
     "latin1_bytes": Case(_latin1, ALL, {"encoding"}),
     "spy": Case(_spy, {RATE_TEST}, {"suspicious"}, why="reads and writes what it must not"),
